@@ -1,0 +1,66 @@
+import path from 'node:path';
+
+/**
+ * Module settings = the module twin's desired properties (lva-spec §3), or the same JSON object from
+ * `--config FILE` in standalone mode. Keys are matched case-insensitively and booleans may be strings,
+ * as in LVA's own deployment templates.
+ */
+export interface ModuleSettings {
+  applicationDataDirectory: string;
+  allowUnsecuredEndpoints: boolean;
+  diagnosticsEventsOutputName?: string;
+  operationalEventsOutputName?: string;
+  logLevel: string;
+  logCategories: string[];
+  azureMediaServicesArmId?: string;
+  /** All desired properties as given (canonical key spelling where known). Contains secrets: never echo. */
+  raw: Record<string, unknown>;
+}
+
+const KNOWN_KEYS = [
+  'applicationDataDirectory', 'azureMediaServicesArmId', 'aadTenantId', 'aadServicePrincipalAppId',
+  'aadServicePrincipalSecret', 'aadServicePrincipalPassword', 'aadServicePrincipalCertificate', 'aadEndpoint',
+  'aadResourceId', 'armEndpoint', 'diagnosticsEventsOutputName', 'operationalEventsOutputName',
+  'diagnosticsLevel', 'logLevel', 'logCategories', 'debugLogsDirectory', 'allowUnsecuredEndpoints',
+  'telemetryOptOut',
+];
+const CANONICAL = new Map(KNOWN_KEYS.map((k) => [k.toLowerCase(), k]));
+/** A misspelling found in LVA's own templates. */
+CANONICAL.set('operationalmetricsoutputname', 'operationalEventsOutputName');
+
+export const SECRET_SETTING_KEYS = new Set(['aadServicePrincipalSecret', 'aadServicePrincipalPassword', 'aadServicePrincipalCertificate']);
+
+export function parseBool(v: unknown, dflt: boolean): boolean {
+  if (typeof v === 'boolean') return v;
+  if (typeof v === 'string') {
+    const s = v.trim().toLowerCase();
+    if (s === 'true') return true;
+    if (s === 'false') return false;
+  }
+  return dflt;
+}
+
+export function canonicalizeSettings(input: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(input)) {
+    if (k.startsWith('$')) continue; // $version, $metadata from the twin
+    out[CANONICAL.get(k.toLowerCase()) ?? k] = v;
+  }
+  return out;
+}
+
+export function resolveSettings(input: Record<string, unknown> = {}, defaults: { dataDir?: string } = {}): ModuleSettings {
+  const raw = canonicalizeSettings(input);
+  const str = (k: string): string | undefined => (typeof raw[k] === 'string' && (raw[k] as string).length > 0 ? (raw[k] as string) : undefined);
+  const categories = str('logCategories') ?? 'Application,Events';
+  return {
+    applicationDataDirectory: path.resolve(str('applicationDataDirectory') ?? defaults.dataDir ?? './var/lib'),
+    allowUnsecuredEndpoints: parseBool(raw.allowUnsecuredEndpoints, true),
+    diagnosticsEventsOutputName: str('diagnosticsEventsOutputName'),
+    operationalEventsOutputName: str('operationalEventsOutputName'),
+    logLevel: str('logLevel') ?? 'Information',
+    logCategories: categories.split(',').map((s) => s.trim()).filter(Boolean),
+    azureMediaServicesArmId: str('azureMediaServicesArmId'),
+    raw,
+  };
+}

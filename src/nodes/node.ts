@@ -1,0 +1,115 @@
+import type { Frame, Sample, TrackInfo } from '../media/sample.js';
+import type { NodeConfig, ResolvedNode } from '../graph/model.js';
+import type { EventClass } from '../runtime/events.js';
+import type { InputRouter } from '../runtime/inputs.js';
+import type { MediaClock } from '../runtime/media-clock.js';
+import type { Log } from '../util/logger.js';
+import type { ModuleSettings } from '../config/settings.js';
+
+/**
+ * The element model (after GStreamer): a node has numbered input pads (one per `inputs[]` entry) and
+ * one output; what flows is an ordered stream of Items. What a link may carry (its caps) is checked
+ * when the graph is compiled, so wiring that cannot work is refused at Activate, not while running.
+ */
+
+/** An inference as published in LVA's Analytics.Inference body (lva-spec §5.2). */
+export type Inference = Record<string, unknown> & { type: string };
+
+/** A trigger/analytics event travelling inside the graph. */
+export interface GraphEvent {
+  /** Media time of what the event is about (90 kHz, graph timeline). */
+  pts90k: number;
+  /** Inferences (motion, extensions) — published by IoT Hub message sinks as Analytics.Inference. */
+  inferences?: Inference[];
+  /** A hub message (IoT Hub message source): body and application properties, forwarded as they came. */
+  message?: { body: unknown; applicationProperties: Record<string, string> };
+  /** The node that produced the event (its subject in published events). */
+  producer: { name: string; role: 'sources' | 'processors' | 'sinks' };
+}
+
+export type Item =
+  | { kind: 'init'; tracks: readonly TrackInfo[] }
+  | { kind: 'sample'; sample: Sample }
+  | { kind: 'frame'; frame: Frame; inferences?: Inference[] }
+  | { kind: 'event'; event: GraphEvent }
+  | Activation
+  | { kind: 'eos' };
+
+/**
+ * Signal-gate activations travel in band with the media they delimit, so a sink sees exactly:
+ * activation start → samples (pre-roll first) → activation end. A sink fed straight from a source
+ * (continuous recording) never sees one.
+ */
+export type Activation =
+  | { kind: 'activation'; phase: 'start'; id: number; requestedStart90k: number; firstEvent90k: number }
+  | { kind: 'activation'; phase: 'end'; id: number; end90k: number; truncated: boolean };
+
+export type ItemKind = Item['kind'];
+
+/** Link caps: which kinds of item a pad produces/accepts. */
+export type Caps = ReadonlySet<'media' | 'frames' | 'events'>;
+
+export interface NodeContext {
+  readonly instanceName: string;
+  readonly topologyName: string;
+  readonly node: ResolvedNode;
+  readonly log: Log;
+  readonly clock: MediaClock;
+  readonly settings: ModuleSettings;
+  readonly inputs: InputRouter;
+  /** Replay re-roots every sink path under this directory (interfaces.md `lva-edge replay`). */
+  readonly outputRoot?: string;
+  /** Replay: the file that replaces the RTSP source's URL. */
+  readonly replayInput?: { path: string; realtime: boolean };
+  /** Publishes an LVA event whose subject is this node. */
+  publish(eventClass: EventClass, name: string, body: Record<string, unknown>, opts?: { eventTime?: string; output?: string }): void;
+  /** Publishes an event with an explicit subject (hub sinks publish on behalf of the producer). */
+  publishAs(subject: string, eventClass: EventClass, name: string, body: Record<string, unknown>, opts?: { eventTime?: string; output?: string }): void;
+  /** Sends an item to every downstream link (filtered by each link's selectors and caps). */
+  emit(item: Item): void;
+  /** Reports a fatal error of the node; the runtime logs it and publishes a diagnostics event. */
+  fail(err: Error): void;
+}
+
+export interface DecodeRequest {
+  width: number;
+  height: number;
+  /** Upper bound on analysed frames per second; undefined = every frame. */
+  fps?: number;
+}
+
+export abstract class MediaNode<C extends NodeConfig = NodeConfig> {
+  constructor(readonly config: C, protected readonly ctx: NodeContext) {}
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  /** Called sinks-first before data flows. */
+  async start(): Promise<void> {}
+
+  /** Handles one item arriving on input pad `pad`. Items of one link arrive in order, one at a time. */
+  abstract handle(pad: number, item: Item): Promise<void> | void;
+
+  /** Graceful stop (sources: stop producing and emit eos). Other nodes finish on eos. */
+  async stop(): Promise<void> {}
+
+  /** Abort now: kill children, close files as they are. Must not throw. */
+  destroy(): void {}
+}
+
+export interface NodeFactory {
+  readonly type: string;
+  /** What the node produces given what its inputs carry (for compile-time negotiation). */
+  outputCaps(inputCaps: Caps[]): Caps;
+  /** Checks its inputs' caps; returns an error message when the wiring cannot work. */
+  checkInputs?(inputCaps: Caps[], node: ResolvedNode): string | undefined;
+  /** What item kinds pad `pad` wants (others are filtered out at the link). */
+  accepts(pad: number, node: ResolvedNode): ReadonlySet<ItemKind>;
+  /** For processors needing pixels: the decoded frames they want from the source. */
+  decode?(node: ResolvedNode): DecodeRequest | undefined;
+  create(node: ResolvedNode, ctx: NodeContext): MediaNode;
+}
+
+export const caps = (...k: Array<'media' | 'frames' | 'events'>): Caps => new Set(k);
+export const kinds = (...k: ItemKind[]): ReadonlySet<ItemKind> => new Set(k);
