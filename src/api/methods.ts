@@ -149,7 +149,7 @@ export class ControlPlane {
         throw conflict('OperationNotAllowedInState',
           `Graph topology '${topology.name}' is used by graph instance '${busy.stored.resource.name}' which is ${busy.lifecycle.state}; deactivate it before updating the topology.`);
       }
-      checkTopologyUpdate(existing.resource, topology, users.map((e) => e.stored.resource));
+      checkTopologyUpdate(existing.resource, topology, users.map((e) => withState(e.stored.resource, e.lifecycle.state)));
       topology.systemData = { createdAt: existing.resource.systemData?.createdAt ?? now, lastModifiedAt: now };
     } else {
       if (this.topologies.size >= MAX_TOPOLOGIES) {
@@ -212,7 +212,8 @@ export class ControlPlane {
       throw conflict('QuotaExceeded', `At most ${MAX_INSTANCES} graph instances can be stored in one module.`);
     }
     instance.systemData = { createdAt: existing?.stored.resource.systemData?.createdAt ?? now, lastModifiedAt: now };
-    instance.properties.state = existing?.lifecycle.state ?? 'Inactive';
+    // The state lives in the lifecycle; what is stored is always the resting state.
+    instance.properties.state = 'Inactive';
     const stored: StoredInstance = { apiVersion, resource: instance, desiredActive: existing?.stored.desiredActive ?? false };
     await this.opts.store.saveInstance(stored);
     if (existing) existing.stored = stored;
@@ -335,6 +336,10 @@ export class ControlPlane {
     this.mutex = run.catch(() => {});
     return run;
   }
+}
+
+function withState(r: InstanceResource, state: InstanceState): InstanceResource {
+  return { ...r, properties: { ...r.properties, state } };
 }
 
 function findKey(body: Record<string, unknown>, key: string): unknown {

@@ -33,6 +33,10 @@ export type Item =
   | { kind: 'frame'; frame: Frame; inferences?: Inference[] }
   | { kind: 'event'; event: GraphEvent }
   | Activation
+  /** "Everything up to media time pts90k has been analysed on this path": lets a signal gate hold
+   * media exactly as long as its trigger inputs lag behind, so replay is deterministic and live
+   * triggers are never late merely because analysis is slower than stream copy. */
+  | { kind: 'watermark'; pts90k: number }
   | { kind: 'eos' };
 
 /**
@@ -57,6 +61,14 @@ export interface NodeContext {
   readonly clock: MediaClock;
   readonly settings: ModuleSettings;
   readonly inputs: InputRouter;
+  /** The `@type` of a node of this graph (for nodes whose pads behave by what feeds them). */
+  upstreamType(nodeName: string): string | undefined;
+  /** Sources: the decoded frames downstream processors asked for (none = stream copy only). */
+  readonly decode?: DecodeRequest;
+  /** Sources: whether any consumer of encoded media lets audio through its output selectors. */
+  readonly wantsAudio: boolean;
+  /** Items queued on all links of the graph (replay sources throttle on it). */
+  backlog(): number;
   /** Replay re-roots every sink path under this directory (interfaces.md `lva-edge replay`). */
   readonly outputRoot?: string;
   /** Replay: the file that replaces the RTSP source's URL. */

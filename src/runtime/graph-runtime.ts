@@ -56,6 +56,9 @@ export class GraphRunner implements GraphRuntime {
   private stopping = false;
   private readonly log: Log;
   readonly dropped = { frames: 0, media: 0 };
+  /** Newest media time any source has emitted (for events not tied to a sample, e.g. in replay). */
+  mediaNow90k = 0;
+  readonly errors: string[] = [];
 
   constructor(readonly graph: ResolvedGraph, private readonly env: RuntimeEnv) {
     this.log = env.log.child({ instance: graph.instanceName });
@@ -115,6 +118,13 @@ export class GraphRunner implements GraphRuntime {
         : { ...d };
     }
     return req;
+  }
+
+  /** Whether a consumer of `sourceName`'s encoded media lets audio through its selectors. */
+  private wantsAudio(sourceName: string): boolean {
+    const audio = { kind: 'sample', sample: { track: { kind: 'audio' } } } as unknown as Item;
+    return this.order.some((c) => c.spec.inputs.some((input, pad) => input.nodeName === sourceName &&
+      new Link('', '', pad, input.outputSelectors, c.factory.accepts(pad, c.spec), 'lossless', () => {}, () => {}).wants(audio)));
   }
 
   async start(): Promise<void> {
@@ -213,6 +223,7 @@ export class GraphRunner implements GraphRuntime {
   }
 
   private nodeFailed(c: CompiledNode, err: Error): void {
+    this.errors.push(`${c.spec.config.name}: ${err.message}`);
     this.log.error({ node: c.spec.config.name, err: err.message }, 'node failed');
     this.env.bus.publish({
       eventClass: 'Diagnostics', name: 'RuntimeError', namespace: 'Graph',
@@ -236,6 +247,14 @@ export class GraphRunner implements GraphRuntime {
       clock: this.clock,
       get settings() { return runner.env.settings(); },
       inputs: this.env.inputs,
+      upstreamType: (name: string) => this.nodes.get(name)?.spec.config.type,
+      decode: c.spec.inputs.length === 0 ? this.decodeFor(c.spec.config.name) : undefined,
+      wantsAudio: c.spec.inputs.length === 0 && this.wantsAudio(c.spec.config.name),
+      backlog: () => {
+        let n = 0;
+        for (const l of this.links) n += l.depth;
+        return n;
+      },
       outputRoot: replay?.outputRoot,
       replayInput: replay && c.spec.config.type === NodeTypes.RtspSource ? { path: replay.input, realtime: replay.realtime } : undefined,
       publish: (eventClass: EventClass, name: string, body: Record<string, unknown>, opts?: { eventTime?: string; output?: string }) => {
@@ -250,6 +269,7 @@ export class GraphRunner implements GraphRuntime {
           if (c.spec.inputs.length === 0) this.finishNode(c);
           return;
         }
+        if (item.kind === 'sample' && item.sample.pts90k > this.mediaNow90k) this.mediaNow90k = item.sample.pts90k;
         for (const l of c.outgoing) l.push(item);
       },
       fail: (err: Error) => this.nodeFailed(c, err),

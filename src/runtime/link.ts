@@ -45,14 +45,14 @@ export class Link {
 
   /** True when the item passes this link's output selectors and the consumer's caps. */
   wants(item: Item): boolean {
-    if (!this.accepts.has(item.kind)) return false;
+    if (!this.accepts.has(item.kind) && item.kind !== 'eos') return false;
     if (this.selectors.length === 0) return true;
     let mediaType: string;
     switch (item.kind) {
       case 'sample': mediaType = item.sample.track.kind; break;
       case 'frame': mediaType = 'video'; break;
       case 'event': mediaType = 'application'; break;
-      default: return true; // init (filtered by the consumer) and eos always pass
+      default: return true; // init (tracks filtered in push), activation, watermark and eos always pass
     }
     return this.selectors.every((s) => {
       if (s.property !== 'mediaType') return true;
@@ -63,6 +63,10 @@ export class Link {
 
   push(item: Item): void {
     if (this.closed || !this.wants(item)) return;
+    if (item.kind === 'init' && this.selectors.length > 0) {
+      // A consumer only learns about the tracks its selectors let through.
+      item = { kind: 'init', tracks: item.tracks.filter((t) => this.wants({ kind: 'sample', sample: { track: t } as never })) };
+    }
     const size = this.queue.length - this.head;
     if (size >= this.limit && item.kind !== 'eos') {
       if (this.policy === 'drop-oldest') {
@@ -77,8 +81,9 @@ export class Link {
         }
       } else {
         const n = size;
-        // Keep init/eos items; discard the media backlog in one go.
-        this.queue = this.queue.slice(this.head).filter((x) => x.kind === 'init' || x.kind === 'eos');
+        // Keep the items that carry state (init, activation boundaries, events, eos); discard the
+        // media backlog in one go.
+        this.queue = this.queue.slice(this.head).filter((x) => x.kind !== 'sample' && x.kind !== 'frame' && x.kind !== 'watermark');
         this.head = 0;
         this.stats.dropped += n - this.queue.length;
         this.stats.overflows++;

@@ -1,0 +1,262 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { NodeTypes, type FileSinkConfig } from '../../graph/model.js';
+import { expandSystemVariables } from '../../graph/params.js';
+import { Fmp4Writer, recoverPartial, type Fmp4WriterResult } from '../../media/fmp4-writer.js';
+import type { Sample, TrackInfo } from '../../media/sample.js';
+import { caps, kinds, MediaNode, type Activation, type Item, type NodeContext, type NodeFactory } from '../node.js';
+
+/**
+ * `#Microsoft.Media.MediaGraphFileSink`: one MP4 per signal-gate activation at
+ * `<baseDirectoryPath>/<expanded fileNamePattern>.mp4` (lva-spec §2.3, interfaces.md "Files").
+ *
+ * - While recording the clip is `<name>.mp4.partial`, a fragmented MP4 written fragment by fragment,
+ *   so a crash leaves a playable file; start-up finishes such leftovers (recoverPartial).
+ * - A clip starts on a video keyframe (the gate sends pre-roll from one); a discontinuity (camera
+ *   lost, backlog dropped) closes the clip and the rest of the activation goes to a new file from the
+ *   next keyframe, so no file ever spans a gap.
+ * - Retention: after each clip, this sink's oldest files are deleted while they exceed
+ *   `maximumSizeMiB`; before a clip opens, the same happens while free disk space is under a floor.
+ * - Events: RecordingStarted when the file opens, RecordingStopped and RecordingAvailable when it is
+ *   complete, with interfaces.md's extra fields.
+ */
+
+/** Free disk space kept on the sink's filesystem (bytes). */
+const FREE_SPACE_FLOOR = Number(process.env.LVA_FILESINK_FREE_FLOOR_BYTES ?? 256 * 1024 * 1024);
+
+interface OpenClip {
+  writer: Fmp4Writer;
+  path: string;
+  activation: Extract<Activation, { phase: 'start' }>;
+  firstPts90k: number;
+  bytes: number;
+}
+
+export class FileSinkNode extends MediaNode<FileSinkConfig> {
+  private tracks: readonly TrackInfo[] = [];
+  private activation: Extract<Activation, { phase: 'start' }> | null = null;
+  private clip: OpenClip | null = null;
+  private readonly baseDir: string;
+  private readonly patternRegex: RegExp;
+  private storageFull = false;
+  readonly stats = { clips: 0, failed: 0, deletedForQuota: 0 };
+
+  constructor(config: FileSinkConfig, ctx: NodeContext) {
+    super(config, ctx);
+    this.baseDir = ctx.outputRoot ? path.join(ctx.outputRoot, config.baseDirectoryPath) : config.baseDirectoryPath;
+    this.patternRegex = patternToRegex(config.fileNamePattern);
+  }
+
+  override async start(): Promise<void> {
+    await fs.mkdir(this.baseDir, { recursive: true });
+    await fs.access(this.baseDir, fs.constants.W_OK);
+    // Finish clips a crash left behind, so they are neither lost nor counted twice.
+    for (const f of await fs.readdir(this.baseDir)) {
+      if (!f.endsWith('.mp4.partial') || !this.patternRegex.test(f.slice(0, -'.mp4.partial'.length))) continue;
+      const r = await recoverPartial(path.join(this.baseDir, f));
+      if (r.ok) {
+        this.ctx.log.warn({ file: r.path, seconds: r.durationSeconds }, 'recovered a clip left by a crash');
+        this.ctx.publish('Operational', 'RecordingAvailable', {
+          outputType: 'filePath', outputLocation: r.path, recovered: true,
+          durationSeconds: r.durationSeconds, sizeBytes: r.sizeBytes, sha256: r.sha256,
+        });
+      } else {
+        this.ctx.publish('Diagnostics', 'MediaFormatError', { code: 'UnrecoverableClip', file: path.join(this.baseDir, f), reason: r.reason });
+      }
+    }
+  }
+
+  async handle(_pad: number, item: Item): Promise<void> {
+    switch (item.kind) {
+      case 'init':
+        this.tracks = item.tracks;
+        return;
+      case 'activation':
+        if (item.phase === 'start') {
+          await this.closeClip(false);
+          this.activation = item;
+        } else {
+          await this.closeClip(item.truncated);
+          this.activation = null;
+        }
+        return;
+      case 'sample':
+        return this.onSample(item.sample);
+      case 'eos':
+        await this.closeClip(true);
+        this.activation = null;
+        return;
+      default:
+        return;
+    }
+  }
+
+  private async onSample(s: Sample): Promise<void> {
+    if (!this.activation) return;
+    if (s.discont && this.clip) await this.closeClip(true);
+    if (!this.clip) {
+      if (s.track.kind !== 'video' || !s.keyframe) return; // a clip starts on a keyframe
+      if (!(await this.openClip(s))) return;
+    }
+    const clip = this.clip!;
+    try {
+      await clip.writer.write(s);
+      clip.bytes += s.data.length;
+    } catch (err) {
+      this.stats.failed++;
+      this.ctx.publish('Diagnostics', 'StorageError', { code: 'WriteFailed', outputLocation: clip.path, message: (err as Error).message });
+      await clip.writer.abort().catch(() => {});
+      this.clip = null;
+      this.activation = null; // the rest of this activation is lost; reported above
+    }
+  }
+
+  private async openClip(first: Sample): Promise<boolean> {
+    const a = this.activation!;
+    if (!(await this.ensureFreeSpace())) return false;
+    const when = this.ctx.clock.toDate(first.pts90k);
+    const name = expandSystemVariables(this.config.fileNamePattern, {
+      now: when, topologyName: this.ctx.topologyName, instanceName: this.ctx.instanceName,
+    });
+    const file = await this.uniquePath(name);
+    const tracks = this.tracks.length > 0 ? [...this.tracks] : [first.track];
+    try {
+      const writer = await Fmp4Writer.open(file, tracks);
+      this.clip = { writer, path: file, activation: a, firstPts90k: first.pts90k, bytes: 0 };
+    } catch (err) {
+      this.stats.failed++;
+      this.ctx.publish('Diagnostics', 'StorageError', { code: 'OpenFailed', outputLocation: file, message: (err as Error).message });
+      return false;
+    }
+    const clock = this.ctx.clock;
+    this.ctx.publish('Operational', 'RecordingStarted', {
+      outputType: 'filePath',
+      outputLocation: file,
+      startTime: clock.toDate(first.pts90k).toISOString(),
+      requestedStartTime: clock.toDate(a.requestedStart90k).toISOString(),
+      preRollSeconds: round3((a.firstEvent90k - first.pts90k) / 90_000),
+    }, { eventTime: clock.toDate(first.pts90k).toISOString() });
+    return true;
+  }
+
+  private async closeClip(cut: boolean): Promise<void> {
+    const clip = this.clip;
+    if (!clip) return;
+    this.clip = null;
+    let r: Fmp4WriterResult;
+    try {
+      r = await clip.writer.close();
+    } catch (err) {
+      this.stats.failed++;
+      this.ctx.publish('Diagnostics', 'StorageError', { code: 'FinalizeFailed', outputLocation: clip.path, message: (err as Error).message });
+      return;
+    }
+    this.stats.clips++;
+    const clock = this.ctx.clock;
+    const common = {
+      outputType: 'filePath',
+      outputLocation: r.path,
+      startTime: clock.toDate(r.firstPts90k).toISOString(),
+      endTime: clock.toDate(r.lastEndPts90k).toISOString(),
+      requestedStartTime: clock.toDate(clip.activation.requestedStart90k).toISOString(),
+      preRollSeconds: round3((clip.activation.firstEvent90k - r.firstPts90k) / 90_000),
+      durationSeconds: round3(r.durationSeconds),
+      ...(cut ? { truncated: true } : {}),
+    };
+    const at = { eventTime: clock.toDate(r.lastEndPts90k).toISOString() };
+    this.ctx.publish('Operational', 'RecordingStopped', common, at);
+    this.ctx.publish('Operational', 'RecordingAvailable', { ...common, sizeBytes: r.sizeBytes, sha256: r.sha256 }, at);
+    await this.enforceQuota().catch((err) => this.ctx.log.error({ err: (err as Error).message }, 'retention failed'));
+  }
+
+  /** Deletes this sink's oldest finished clips while they exceed maximumSizeMiB. */
+  private async enforceQuota(): Promise<void> {
+    const max = this.config.maximumSizeMiB * 1024 * 1024;
+    const files = await this.ownFiles();
+    let total = files.reduce((a, f) => a + f.size, 0);
+    for (const f of files) {
+      if (total <= max) break;
+      await fs.rm(f.path, { force: true });
+      total -= f.size;
+      this.stats.deletedForQuota++;
+      this.ctx.log.info({ file: f.path }, 'deleted oldest clip (maximumSizeMiB)');
+    }
+  }
+
+  /** Frees space down to the floor by deleting our oldest clips; false if that is not enough. */
+  private async ensureFreeSpace(): Promise<boolean> {
+    const free = async () => {
+      const st = await fs.statfs(this.baseDir);
+      return st.bavail * st.bsize;
+    };
+    let avail = await free().catch(() => Infinity);
+    if (avail >= FREE_SPACE_FLOOR) {
+      this.storageFull = false;
+      return true;
+    }
+    for (const f of await this.ownFiles()) {
+      await fs.rm(f.path, { force: true });
+      this.stats.deletedForQuota++;
+      avail = await free().catch(() => Infinity);
+      if (avail >= FREE_SPACE_FLOOR) break;
+    }
+    if (avail >= FREE_SPACE_FLOOR) return true;
+    if (!this.storageFull) {
+      this.storageFull = true;
+      this.ctx.publish('Diagnostics', 'StorageError', {
+        code: 'DiskSpaceExhausted', outputLocation: this.baseDir, freeBytes: avail, floorBytes: FREE_SPACE_FLOOR,
+        message: 'Not enough free disk space to start a clip; the event was not recorded.',
+      });
+    }
+    return false;
+  }
+
+  /** Finished clips of this sink (names matching its pattern), oldest first. */
+  private async ownFiles(): Promise<Array<{ path: string; size: number; mtimeMs: number }>> {
+    const out: Array<{ path: string; size: number; mtimeMs: number }> = [];
+    for (const f of await fs.readdir(this.baseDir)) {
+      if (!f.endsWith('.mp4') || !this.patternRegex.test(f.slice(0, -4))) continue;
+      const p = path.join(this.baseDir, f);
+      const st = await fs.lstat(p).catch(() => undefined);
+      if (st?.isFile()) out.push({ path: p, size: st.size, mtimeMs: st.mtimeMs });
+    }
+    return out.sort((a, b) => a.mtimeMs - b.mtimeMs || (a.path < b.path ? -1 : 1));
+  }
+
+  private async uniquePath(name: string): Promise<string> {
+    // Validation forbids separators in the pattern; values substituted into it could still hold
+    // them, so the name is reduced to a single path segment here as well.
+    const safe = name.replace(/[/\\]/g, '_').replace(/^\.+/, '_') || 'clip';
+    for (let n = 0; ; n++) {
+      const p = path.join(this.baseDir, `${safe}${n === 0 ? '' : `-${n}`}.mp4`);
+      const exists = await fs.lstat(p).then(() => true, () => false) || await fs.lstat(`${p}.partial`).then(() => true, () => false);
+      if (!exists) return p;
+    }
+  }
+
+  override destroy(): void {
+    const clip = this.clip;
+    this.clip = null;
+    // Abort keeps the .partial, which is playable up to its last fragment and recovered at start.
+    void clip?.writer.abort().catch(() => {});
+  }
+}
+
+/** `${System.DateTime}`-style tokens become wildcards so we recognise this sink's own files. */
+export function patternToRegex(pattern: string): RegExp {
+  const parts = pattern.split(/(\$\{[^}]*\})/);
+  const body = parts.map((p) => (p.startsWith('${') ? '.+' : p.replace(/[.*+?^$()|[\]\\{}]/g, '\\$&'))).join('');
+  return new RegExp(`^${body}(-\\d+)?$`);
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+export const fileSinkFactory: NodeFactory = {
+  type: NodeTypes.FileSink,
+  outputCaps: () => caps(),
+  checkInputs: (inputCaps) => (inputCaps.some((c) => c.has('media')) ? undefined : 'A file sink needs encoded media from a signal gate.'),
+  accepts: () => kinds('init', 'sample', 'activation', 'eos'),
+  create: (node, ctx) => new FileSinkNode(node.config as FileSinkConfig, ctx),
+};
