@@ -13,6 +13,16 @@ export interface ModuleSettings {
   logLevel: string;
   logCategories: string[];
   azureMediaServicesArmId?: string;
+  /**
+   * Our addition (migration aid): URL prefix → replacement applied to endpoint URLs at activation, so
+   * topologies that name LVA-era hosts (e.g. `rtsp://rtspsim:554`) run unchanged against real cameras.
+   */
+  endpointAliases: Array<{ from: string; to: string }>;
+  /**
+   * Our addition: when set, sinks' absolute paths (file sink baseDirectoryPath, asset sink cache) are
+   * placed beneath this directory — what a container bind does on IoT Edge, for standalone hosts.
+   */
+  outputRootDirectory?: string;
   /** All desired properties as given (canonical key spelling where known). Contains secrets: never echo. */
   raw: Record<string, unknown>;
 }
@@ -22,7 +32,7 @@ const KNOWN_KEYS = [
   'aadServicePrincipalSecret', 'aadServicePrincipalPassword', 'aadServicePrincipalCertificate', 'aadEndpoint',
   'aadResourceId', 'armEndpoint', 'diagnosticsEventsOutputName', 'operationalEventsOutputName',
   'diagnosticsLevel', 'logLevel', 'logCategories', 'debugLogsDirectory', 'allowUnsecuredEndpoints',
-  'telemetryOptOut',
+  'telemetryOptOut', 'endpointAliases', 'outputRootDirectory',
 ];
 const CANONICAL = new Map(KNOWN_KEYS.map((k) => [k.toLowerCase(), k]));
 /** A misspelling found in LVA's own templates. */
@@ -61,6 +71,22 @@ export function resolveSettings(input: Record<string, unknown> = {}, defaults: {
     logLevel: str('logLevel') ?? 'Information',
     logCategories: categories.split(',').map((s) => s.trim()).filter(Boolean),
     azureMediaServicesArmId: str('azureMediaServicesArmId'),
+    endpointAliases: parseAliases(raw.endpointAliases),
+    outputRootDirectory: str('outputRootDirectory') ? path.resolve(str('outputRootDirectory')!) : undefined,
     raw,
   };
+}
+
+function parseAliases(v: unknown): Array<{ from: string; to: string }> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return [];
+  return Object.entries(v as Record<string, unknown>)
+    .filter((e): e is [string, string] => typeof e[1] === 'string' && e[0].length > 0)
+    .map(([from, to]) => ({ from, to }))
+    .sort((a, b) => b.from.length - a.from.length); // longest prefix wins
+}
+
+/** Applies the first matching endpoint alias (longest prefix) to a URL. */
+export function applyEndpointAliases(url: string, aliases: Array<{ from: string; to: string }>): string {
+  for (const a of aliases) if (url.startsWith(a.from)) return a.to + url.slice(a.from.length);
+  return url;
 }

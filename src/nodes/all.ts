@@ -1,7 +1,12 @@
 // Registers every implemented node type (imported for its side effects by the daemon and replay).
 import { registerNodeFactory } from './registry.js';
+import { rtspSourceFactory } from './sources/rtsp-source.js';
 import { iotHubMessageSourceFactory } from './sources/iot-hub-message-source.js';
+import { motionDetectorFactory } from './processors/motion-detector.js';
+import { signalGateFactory } from './processors/signal-gate.js';
+import { fileSinkFactory } from './sinks/file-sink.js';
 import { iotHubMessageSinkFactory } from './sinks/iot-hub-message-sink.js';
 
-registerNodeFactory(iotHubMessageSourceFactory);
-registerNodeFactory(iotHubMessageSinkFactory);
+for (const f of [rtspSourceFactory, iotHubMessageSourceFactory, motionDetectorFactory, signalGateFactory, fileSinkFactory, iotHubMessageSinkFactory]) {
+  registerNodeFactory(f);
+}

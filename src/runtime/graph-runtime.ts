@@ -255,7 +255,7 @@ export class GraphRunner implements GraphRuntime {
         for (const l of this.links) n += l.depth;
         return n;
       },
-      outputRoot: replay?.outputRoot,
+      outputRoot: replay?.outputRoot ?? this.env.settings().outputRootDirectory,
       replayInput: replay && c.spec.config.type === NodeTypes.RtspSource ? { path: replay.input, realtime: replay.realtime } : undefined,
       publish: (eventClass: EventClass, name: string, body: Record<string, unknown>, opts?: { eventTime?: string; output?: string }) => {
         this.env.bus.publish({ eventClass, name, subject: this.subject(c.spec), body, eventTime: opts?.eventTime, output: opts?.output });

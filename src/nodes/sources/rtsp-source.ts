@@ -1,4 +1,5 @@
 import { NodeTypes, type RtspSourceConfig } from '../../graph/model.js';
+import { applyEndpointAliases } from '../../config/settings.js';
 import { buildIngestArgs, redactUrl } from '../../media/ffmpeg-args.js';
 import { FfmpegProcess, type FfmpegExit } from '../../media/ffmpeg-process.js';
 import { Fmp4Parser } from '../../media/fmp4-parser.js';
@@ -53,7 +54,8 @@ export class RtspSourceNode extends MediaNode<RtspSourceConfig> {
 
   /** The camera URL with the configured credentials (userinfo). Never logged: use redactUrl(). */
   private inputUrl(): string {
-    const { url, credentials } = this.config.endpoint;
+    const { credentials } = this.config.endpoint;
+    const url = applyEndpointAliases(this.config.endpoint.url, this.ctx.settings.endpointAliases);
     if (!credentials?.username) return url;
     const u = new URL(url);
     if (u.username) return url; // credentials already in the URL win

@@ -1,0 +1,62 @@
+import { NodeTypes, type MotionDetectionConfig } from '../../graph/model.js';
+import { MotionDetector } from '../../media/motion.js';
+import { MotionEventAggregator } from '../../media/motion-aggregator.js';
+import { caps, kinds, MediaNode, type Inference, type Item, type NodeFactory } from '../node.js';
+
+/**
+ * `#Microsoft.Media.MediaGraphMotionDetectionProcessor` (lva-spec §2.3): analyses the source's small
+ * gray frames with the pure MotionDetector, aggregates per `eventAggregationWindow` into LVA
+ * Analytics.Inference bodies (`{type:'motion', motion:{box}}`), passes frames with motion downstream
+ * annotated, and reports a watermark after every analysed frame so a signal gate knows how far
+ * analysis has got.
+ */
+
+/** Analysis resolution (perf.md §3: decode cost is dominated by reading the source, not by this size). */
+export const MOTION_FRAME = { width: 320, height: 180 } as const;
+
+export class MotionDetectorNode extends MediaNode<MotionDetectionConfig> {
+  private detector?: MotionDetector;
+  private readonly aggregator = new MotionEventAggregator({
+    windowMs: this.config.eventAggregationWindowMs,
+    outputMotionRegion: this.config.outputMotionRegion,
+  });
+  readonly stats = { frames: 0, motionFrames: 0, events: 0 };
+
+  handle(_pad: number, item: Item): void {
+    if (item.kind === 'eos') {
+      this.emitEvents(this.aggregator.flush());
+      return;
+    }
+    if (item.kind !== 'frame') return;
+    const f = item.frame;
+    if (!this.detector) this.detector = new MotionDetector({ sensitivity: this.config.sensitivity, width: f.width, height: f.height });
+    this.stats.frames++;
+    const r = this.detector.process(f);
+    this.emitEvents(this.aggregator.add(f.pts90k, r.motion ? r.regions : []));
+    if (r.motion) {
+      this.stats.motionFrames++;
+      const inferences: Inference[] = r.regions.map((box) => ({ type: 'motion', motion: { box } }));
+      this.ctx.emit({ kind: 'frame', frame: f, inferences });
+    }
+    this.ctx.emit({ kind: 'watermark', pts90k: f.pts90k });
+  }
+
+  private emitEvents(events: ReturnType<MotionEventAggregator['flush']>): void {
+    for (const e of events) {
+      this.stats.events++;
+      this.ctx.emit({
+        kind: 'event',
+        event: { pts90k: e.timestamp90k, inferences: e.inferences as Inference[], producer: { name: this.name, role: 'processors' } },
+      });
+    }
+  }
+}
+
+export const motionDetectorFactory: NodeFactory = {
+  type: NodeTypes.MotionDetection,
+  outputCaps: () => caps('frames', 'events'),
+  checkInputs: (inputCaps) => (inputCaps.some((c) => c.has('frames')) ? undefined : 'A motion detector needs video from the RTSP source.'),
+  accepts: () => kinds('frame', 'eos'),
+  decode: () => ({ ...MOTION_FRAME }),
+  create: (node, ctx) => new MotionDetectorNode(node.config as MotionDetectionConfig, ctx),
+};
