@@ -120,7 +120,7 @@ export class SignalGateNode extends MediaNode<SignalGateConfig> {
     }
     this.ring.push(s);
     if (s.pts90k > this.lastReleased) this.lastReleased = s.pts90k;
-    this.checkGop();
+    this.checkGop(s.pts90k);
     const emitted = this.apply(this.gate.advance(s.pts90k), s);
     if (this.delayedStart && s.pts90k >= this.delayedStart.start90k) {
       const d = this.delayedStart;
@@ -163,13 +163,13 @@ export class SignalGateNode extends MediaNode<SignalGateConfig> {
         requestedStartTime: this.ctx.clock.toDate(start90k).toISOString(),
         actualStartTime: this.ctx.clock.toDate(pre.actualStart90k).toISOString(),
         reason: 'The pre-roll buffer did not reach back to the requested start (stream started or reconnected recently).',
-      });
+      }, { eventTime: this.ctx.clock.toDate(start90k).toISOString() });
     }
     for (const s of pre.samples) this.ctx.emit({ kind: 'sample', sample: s });
     return true;
   }
 
-  private checkGop(): void {
+  private checkGop(now90k: number): void {
     const gop = this.ring.gopTicks;
     if (!(gop > 0)) return;
     const want = retentionFor(this.config, gop);
@@ -177,13 +177,13 @@ export class SignalGateNode extends MediaNode<SignalGateConfig> {
     const preRoll = Math.max(0, -this.config.activationSignalOffsetMs * 90);
     // A clip starts on the keyframe at or before the requested start, so it can begin up to one GOP
     // early; tell the operator once when that exceeds the pre-roll they asked for.
-    if (gop > Math.max(preRoll, 90_000) && Math.abs(gop - this.gopWarned) > gop / 2) {
+    if (gop > Math.max(preRoll, 2 * 90_000) && Math.abs(gop - this.gopWarned) > gop / 2) {
       this.gopWarned = gop;
       this.ctx.publish('Diagnostics', 'KeyframeIntervalTooLong', {
         keyframeIntervalSeconds: gop / 90_000,
         requestedPreRollSeconds: preRoll / 90_000,
         message: 'Clips start on the keyframe at or before the requested start, so they may begin up to one keyframe interval earlier than requested. Configure the camera for a shorter GOP (1–2 s) for precise pre-roll.',
-      });
+      }, { eventTime: this.ctx.clock.toDate(now90k).toISOString() });
     }
   }
 

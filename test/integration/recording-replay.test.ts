@@ -1,0 +1,114 @@
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { replay } from '../../src/replay.js';
+import { makeClip, type ClipSpec } from '../helpers/clips.js';
+import { readSample } from '../helpers/samples.js';
+import { assertGoodClip } from '../helpers/clip-assert.js';
+import { assertNoLeftoverFfmpeg } from '../helpers/processes.js';
+import type { EventLine } from '../../src/runtime/events.js';
+
+// evr-motion-files (unchanged) over files: W = 1 s, O = 0, Tmin = Tmax = 5 s → one clip per motion
+// burst, [tFirst, tFirst + 5 s], starting on the keyframe at or before tFirst.
+const START = '2021-03-04T05:06:07Z';
+const ZERO = Date.parse(START);
+const dirs: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(path.join(os.tmpdir(), 'lva-replay-'));
+  dirs.push(d);
+  return d;
+};
+after(async () => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  await assertNoLeftoverFfmpeg();
+});
+
+const evr = () => readSample('topologies/2.0/evr-motion-files.topology.json');
+
+function recordings(events: EventLine[], kind: string) {
+  return events.filter((e) => e.applicationProperties.eventType === `Microsoft.Media.Graph.Operational.${kind}`);
+}
+
+async function run(spec: ClipSpec, topology = evr(), extra: Partial<Parameters<typeof replay>[0]> = {}) {
+  const input = await makeClip(spec);
+  const out = tmp();
+  const r = await replay({ topology, input, output: out, startTime: START, ...extra });
+  const events = readFileSync(r.eventsFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as EventLine);
+  return { r, input, out, events };
+}
+
+describe('replay: evr-motion-files over recorded video', () => {
+  const cases: Array<{ name: string; spec: ClipSpec; gop: number; codec?: string }> = [
+    { name: 'H.264, 2 s GOP', spec: { seconds: 16, fps: 25, gop: 50, motion: { start: 6, end: 8 } }, gop: 2 },
+    { name: 'H.264 with B-frames', spec: { seconds: 16, fps: 25, gop: 50, bframes: 2, motion: { start: 6, end: 8 } }, gop: 2 },
+    { name: 'H.264, 4 s GOP', spec: { seconds: 16, fps: 25, gop: 100, motion: { start: 6, end: 8 } }, gop: 4 },
+    { name: 'H.265', spec: { seconds: 16, fps: 25, gop: 50, codec: 'hevc', motion: { start: 6, end: 8 } }, gop: 2, codec: 'hevc' },
+  ];
+  for (const c of cases) {
+    test(`${c.name}: one clip [tFirst, tFirst + 5 s], keyframe-aligned, stream-copied, bit-identical`, async () => {
+      const { r, input, events } = await run(c.spec);
+      assert.ok(r.ok, r.errors.join('; '));
+      const avail = recordings(events, 'RecordingAvailable');
+      assert.equal(avail.length, 1, `clips: ${JSON.stringify(avail.map((e) => e.body))}`);
+      const started = recordings(events, 'RecordingStarted');
+      assert.equal(started.length, 1);
+      assert.equal(recordings(events, 'RecordingStopped').length, 1);
+      const body = avail[0]!.body;
+      const requested = Date.parse(String(body.requestedStartTime));
+      // Motion starts at 6 s: the first motion event is within a second of it (detector onset).
+      assert.ok(requested - ZERO >= 6000 && requested - ZERO <= 7000, `first event at ${(requested - ZERO) / 1000} s`);
+      assertGoodClip(String(body.outputLocation), {
+        event: body, source: input, mediaZeroMs: ZERO, gopSeconds: c.gop, fps: 25, codec: c.codec ?? 'h264',
+        expectedEndMs: requested + 5000,
+      });
+      assert.equal(typeof body.sha256, 'string');
+      assert.ok(Number(body.preRollSeconds) >= 0);
+      assert.match(String(body.outputLocation), /\/var\/media\/sampleFilesFromEVR-filesinkOutput-20210304T0506(1[1-5])Z\.mp4$/);
+    });
+  }
+
+  test('the same input gives the same clips and events (deterministic)', async () => {
+    const spec: ClipSpec = { seconds: 16, fps: 25, gop: 50, motion: { start: 6, end: 8 } };
+    const a = await run(spec);
+    const b = await run(spec);
+    const strip = (events: EventLine[], out: string) => JSON.stringify(events).split(out).join('<out>');
+    assert.equal(strip(a.events, a.out), strip(b.events, b.out));
+    assert.ok(a.events.length > 0);
+  });
+
+  test('no motion → no clip', async () => {
+    const { r, events } = await run({ seconds: 10, fps: 25, motion: 'none' });
+    assert.ok(r.ok);
+    assert.equal(recordings(events, 'RecordingStarted').length, 0);
+  });
+
+  test('audio + video: `isNot application` selectors keep the AAC track in the clip', async () => {
+    const t = evr();
+    t.name = 'EVRAudioVideo';
+    for (const n of [...t.properties.processors, ...t.properties.sinks]) {
+      for (const i of n.inputs) {
+        if (n['@type'].endsWith('MotionDetectionProcessor')) continue;
+        if (i.nodeName === 'rtspSource' || i.nodeName === 'signalGateProcessor') {
+          i.outputSelectors = [{ property: 'mediaType', operator: 'isNot', value: 'application' }];
+        }
+      }
+    }
+    const { r, input, events } = await run({ seconds: 16, fps: 25, gop: 50, audio: true, motion: { start: 6, end: 8 } }, t);
+    assert.ok(r.ok, r.errors.join('; '));
+    const avail = recordings(events, 'RecordingAvailable');
+    assert.equal(avail.length, 1);
+    const body = avail[0]!.body;
+    assertGoodClip(String(body.outputLocation), {
+      event: body, source: input, mediaZeroMs: ZERO, gopSeconds: 2, fps: 25, audio: true,
+      expectedEndMs: Date.parse(String(body.requestedStartTime)) + 5000,
+    });
+  });
+
+  test('the sample as written (video only) drops the audio track', async () => {
+    const { events, input } = await run({ seconds: 16, fps: 25, gop: 50, audio: true, motion: { start: 6, end: 8 } });
+    const body = recordings(events, 'RecordingAvailable')[0]!.body;
+    assertGoodClip(String(body.outputLocation), { event: body, source: input, mediaZeroMs: ZERO, gopSeconds: 2, fps: 25, audio: false });
+  });
+});
