@@ -37,6 +37,9 @@ export type Item =
    * media exactly as long as its trigger inputs lag behind, so replay is deterministic and live
    * triggers are never late merely because analysis is slower than stream copy. */
   | { kind: 'watermark'; pts90k: number }
+  /** The stream broke after media time pts90k (camera lost); what follows, if anything, is flagged
+   * `discont`. Lets a gate close the clip in progress now instead of when the camera returns. */
+  | { kind: 'discont'; pts90k: number }
   | { kind: 'eos' };
 
 /**

@@ -79,6 +79,9 @@ export class SignalGateNode extends MediaNode<SignalGateConfig> {
         }
         return;
       }
+      case 'discont':
+        if (this.mediaPads.has(pad)) this.onStreamBroken();
+        return;
       case 'watermark':
         if (this.watermarks.has(pad)) {
           this.watermarks.set(pad, Math.max(this.watermarks.get(pad)!, item.pts90k));
@@ -187,6 +190,16 @@ export class SignalGateNode extends MediaNode<SignalGateConfig> {
     }
   }
 
+  /** The camera went away: what is held can no longer wait for analysis, and the clip ends now. */
+  private onStreamBroken(): void {
+    const saved = new Map(this.watermarks);
+    for (const k of this.watermarks.keys()) this.watermarks.set(k, Infinity);
+    this.release();
+    for (const [k, v] of saved) this.watermarks.set(k, v === Infinity ? Infinity : Math.max(v, this.lastReleased));
+    if (this.lastReleased > -Infinity) this.apply(this.gate.finish(this.lastReleased + 1), undefined);
+    this.delayedStart = null;
+  }
+
   private endOfStream(): void {
     for (const k of this.watermarks.keys()) this.watermarks.set(k, Infinity);
     this.release();
@@ -206,6 +219,6 @@ export const signalGateFactory: NodeFactory = {
     if (!inputCaps.some((c) => c.has('events'))) return 'A signal gate needs at least one trigger input (a motion detector, an extension or an IoT Hub message source).';
     return undefined;
   },
-  accepts: () => kinds('init', 'sample', 'event', 'watermark', 'eos'),
+  accepts: () => kinds('init', 'sample', 'event', 'watermark', 'discont', 'eos'),
   create: (node, ctx) => new SignalGateNode(node.config as SignalGateConfig, ctx),
 };

@@ -195,6 +195,7 @@ export class RtspSourceNode extends MediaNode<RtspSourceConfig> {
       return 'ended';
     }
     this.reportDisconnect(exit);
+    if (this.lastEmitted > -Infinity) this.ctx.emit({ kind: 'discont', pts90k: this.lastEmitted });
     return exit.code === 0 && sessionAnnounced ? 'ended' : 'failed';
   }
 
@@ -205,16 +206,20 @@ export class RtspSourceNode extends MediaNode<RtspSourceConfig> {
 
   /** Maps an ffmpeg exit onto LVA's diagnostics (lva-spec §4.3). */
   private reportDisconnect(exit: FfmpegExit): void {
-    const tail = exit.stderrTail.join('\n');
+    // Verbose logging fills the tail with session details; the cause is in the last lines.
+    const tail = exit.stderrTail.slice(-4).join('\n');
     const url = redactUrl(this.config.endpoint.url);
     let name = 'NetworkError';
     let errorCode = 'ConnectionLost';
     if (exit.reason === 'stall') errorCode = 'Stalled';
-    else if (/401|Unauthorized/i.test(tail)) { name = 'AuthenticationError'; errorCode = '401'; }
-    else if (/403|Forbidden/i.test(tail)) { name = 'AuthorizationError'; errorCode = '403'; }
-    else if (/404|Not Found|461|Unsupported transport|Invalid data/i.test(tail)) { name = 'ProtocolError'; errorCode = (/(\d{3})/.exec(tail)?.[1]) ?? 'InvalidData'; }
-    else if (/refused/i.test(tail)) errorCode = 'ConnectionRefused';
+    else if (/\b401\b|Unauthorized/i.test(tail)) { name = 'AuthenticationError'; errorCode = '401'; }
+    else if (/\b403\b|Forbidden/.test(tail)) { name = 'AuthorizationError'; errorCode = '403'; }
+    else if (/Connection refused/i.test(tail)) errorCode = 'ConnectionRefused';
     else if (/timed? ?out/i.test(tail)) errorCode = 'Timeout';
+    else if (/\b(404|454|461)\b|Not Found|Unsupported transport|Invalid data/i.test(tail)) {
+      name = 'ProtocolError';
+      errorCode = /\b(404|454|461)\b/.exec(tail)?.[1] ?? 'InvalidData';
+    }
     this.ctx.publish('Diagnostics', name, {
       errorCode, ...(name === 'ProtocolError' ? { protocol: 'rtsp' } : {}),
       url, reason: exit.reason, detail: exit.stderrTail.slice(-3).join(' | ').slice(0, 500),
