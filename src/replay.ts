@@ -28,8 +28,21 @@ export interface ReplayOptions {
   eventsFile?: string;
   realtime?: boolean;
   startTime?: string;
+  /**
+   * Hub messages to feed IoT Hub message sources, each delivered when media time reaches its
+   * `eventTime` (so a replay can test hub-triggered recording deterministically).
+   */
+  messages?: ReplayMessage[];
   /** Receives each event line as it is written. */
   onEvent?: (e: EventLine) => void;
+}
+
+export interface ReplayMessage {
+  inputName: string;
+  /** ISO 8601; becomes the `eventTime` application property. */
+  eventTime: string;
+  body?: unknown;
+  applicationProperties?: Record<string, string>;
 }
 
 export interface ReplayResult {
@@ -105,8 +118,27 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
     opts.onEvent?.(e);
   });
   const log = createLogger(process.stderr, (process.env.LVA_LOG_LEVEL as never) ?? 'warn');
+  const inputs = new InputRouter();
+  const due = (opts.messages ?? [])
+    .map((m) => ({ m, at: Date.parse(m.eventTime) }))
+    .filter((x) => {
+      if (!Number.isFinite(x.at)) throw new Error(`replay message for '${x.m.inputName}': eventTime is not ISO 8601`);
+      return true;
+    })
+    .sort((a, b) => a.at - b.at);
   runner = new GraphRunner(graph, {
-    bus, inputs: new InputRouter(), settings: () => settings, log, registry: nodeRegistry(),
+    bus, inputs, settings: () => settings, log, registry: nodeRegistry(),
+    onMediaTime: (pts90k) => {
+      const nowMs = startTimeMs + pts90k / 90;
+      while (due.length > 0 && due[0]!.at <= nowMs) {
+        const { m, at } = due.shift()!;
+        inputs.deliver({
+          inputName: m.inputName, body: m.body ?? {},
+          applicationProperties: { ...(m.applicationProperties ?? {}), eventTime: new Date(at).toISOString() },
+          receivedAt: new Date(at),
+        });
+      }
+    },
     replay: { input: path.resolve(opts.input), realtime: opts.realtime ?? false, outputRoot: path.resolve(opts.output), startTimeMs },
   });
   await runner.start();
@@ -129,6 +161,7 @@ export async function replayCommand(args: string[]): Promise<number> {
       events: { type: 'string' },
       realtime: { type: 'boolean' },
       'start-time': { type: 'string' },
+      messages: { type: 'string' },
     },
   });
   if (!values.topology || !values.input || !values.output) {
@@ -156,6 +189,7 @@ export async function replayCommand(args: string[]): Promise<number> {
       eventsFile: values.events,
       realtime: values.realtime,
       startTime: values['start-time'],
+      messages: values.messages ? (await fs.readFile(values.messages, 'utf8')).split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l)) : undefined,
     });
     process.stdout.write(`${JSON.stringify({ ok: r.ok, clips: r.clips, events: r.events, eventsFile: r.eventsFile, errors: r.errors })}\n`);
     return r.ok ? 0 : 1;

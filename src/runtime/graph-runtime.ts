@@ -30,6 +30,8 @@ export interface RuntimeEnv {
   registry: ReadonlyMap<string, NodeFactory>;
   /** Replay: file input, output re-rooting and a fixed media-time origin. */
   replay?: { input: string; realtime: boolean; outputRoot: string; startTimeMs: number };
+  /** Called whenever a source advances media time (replay feeds timed hub messages from here). */
+  onMediaTime?: (pts90k: number) => void;
   /** How long a graceful stop may take before nodes are destroyed. */
   drainTimeoutMs?: number;
 }
@@ -205,6 +207,11 @@ export class GraphRunner implements GraphRuntime {
     if (c.done) return;
     c.done = true;
     for (const l of c.outgoing) l.push({ kind: 'eos' });
+    // When the media has ended (replay: end of file), sources that only wait for messages end too.
+    const media = this.order.filter((n) => n.spec.config.type === NodeTypes.RtspSource);
+    if (c.spec.inputs.length === 0 && media.length > 0 && media.every((n) => n.done)) {
+      for (const n of this.order) if (n.spec.inputs.length === 0 && !n.done) void n.node?.stop();
+    }
     if (this.order.every((n) => n.done)) this.resolveFinished();
   }
 
@@ -269,7 +276,10 @@ export class GraphRunner implements GraphRuntime {
           if (c.spec.inputs.length === 0) this.finishNode(c);
           return;
         }
-        if (item.kind === 'sample' && item.sample.pts90k > this.mediaNow90k) this.mediaNow90k = item.sample.pts90k;
+        if (item.kind === 'sample' && item.sample.pts90k > this.mediaNow90k) {
+          this.mediaNow90k = item.sample.pts90k;
+          this.env.onMediaTime?.(this.mediaNow90k);
+        }
         for (const l of c.outgoing) l.push(item);
       },
       fail: (err: Error) => this.nodeFailed(c, err),

@@ -112,3 +112,30 @@ describe('replay: evr-motion-files over recorded video', () => {
     assertGoodClip(String(body.outputLocation), { event: body, source: input, mediaZeroMs: ZERO, gopSeconds: 2, fps: 25, audio: false });
   });
 });
+
+describe('replay: evr-hubMessage-files with timed hub messages', () => {
+  test('each recordingTrigger message gives a clip [eventTime, eventTime + 5 s] on the keyframe at or before it', async () => {
+    const topology = readSample('topologies/2.0/evr-hubMessage-files.topology.json');
+    const at = (s: number) => new Date(ZERO + s * 1000).toISOString();
+    const { r, input, events } = await run({ seconds: 20, fps: 25, gop: 50 }, topology, {
+      params: { rtspUrl: 'rtsp://unused.invalid/' },
+      messages: [
+        { inputName: 'recordingTrigger', eventTime: at(5.3), body: { reason: 'doorbell' } },
+        { inputName: 'recordingTrigger', eventTime: at(12.5) },
+        { inputName: 'someOtherInput', eventTime: at(8) },
+      ],
+    });
+    assert.ok(r.ok, r.errors.join('; '));
+    const avail = recordings(events, 'RecordingAvailable');
+    assert.equal(avail.length, 2, JSON.stringify(avail.map((e) => e.body)));
+    const cache = new Map();
+    for (const [i, t] of [5.3, 12.5].entries()) {
+      const body = avail[i]!.body;
+      assert.equal(Date.parse(String(body.requestedStartTime)), ZERO + t * 1000);
+      assertGoodClip(String(body.outputLocation), {
+        event: body, source: input, mediaZeroMs: ZERO, gopSeconds: 2, fps: 25, cache,
+        expectedEndMs: ZERO + t * 1000 + 5000,
+      });
+    }
+  });
+});
