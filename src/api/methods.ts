@@ -111,11 +111,11 @@ export class ControlPlane {
       switch (method as MethodName) {
         case 'GraphTopologySet': return await this.exclusive(() => this.topologySet(body, apiVersion));
         case 'GraphTopologyGet': return this.topologyGet(body);
-        case 'GraphTopologyList': return this.list(body, [...this.topologies.values()].map((t) => t.resource), redactTopology);
+        case 'GraphTopologyList': return this.list(body, [...this.topologies.values()], (t) => t.resource.name, (t) => redactTopology(t.resource));
         case 'GraphTopologyDelete': return await this.exclusive(() => this.topologyDelete(body));
         case 'GraphInstanceSet': return await this.exclusive(() => this.instanceSet(body, apiVersion));
         case 'GraphInstanceGet': return this.instanceGet(body);
-        case 'GraphInstanceList': return this.list(body, [...this.instances.values()].map((e) => this.instanceView(e)), (i) => i);
+        case 'GraphInstanceList': return this.list(body, [...this.instances.values()], (e) => e.stored.resource.name, (e) => this.instanceView(e));
         case 'GraphInstanceActivate': return await this.activate(body);
         case 'GraphInstanceDeactivate': return await this.deactivate(body);
         case 'GraphInstanceDelete': return await this.exclusive(() => this.instanceDelete(body));
@@ -292,7 +292,8 @@ export class ControlPlane {
     return [...this.instances.values()].filter((e) => e.stored.resource.properties.topologyName === topologyName);
   }
 
-  private list<T extends { name: string }>(body: Record<string, unknown>, items: T[], view: (t: T) => T): MethodResult {
+  /** Sorted by name; views (deep copies without secrets) are built only for the page returned. */
+  private list<T, V>(body: Record<string, unknown>, items: T[], nameOf: (t: T) => string, view: (t: T) => V): MethodResult {
     const query = findKey(body, '@query');
     if (query !== undefined) {
       if (typeof query !== 'string' || !/^\s*\$orderby\s*=\s*name(\s+asc)?\s*$/i.test(query)) {
@@ -311,19 +312,21 @@ export class ControlPlane {
         throw badRequest('@continuationToken is not valid.', 'InvalidContinuationToken', '$.@continuationToken');
       }
     }
-    const sorted = items.slice().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const value: T[] = [];
+    const sorted = items.map((item) => ({ item, name: nameOf(item) })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const value: V[] = [];
     let bytes = 0;
+    let lastName: string | undefined;
     let next: string | undefined;
-    for (const item of sorted) {
-      if (after !== undefined && item.name <= after) continue;
+    for (const { item, name } of sorted) {
+      if (after !== undefined && name <= after) continue;
       const v = view(item);
       const size = Buffer.byteLength(JSON.stringify(v));
       if (value.length > 0 && bytes + size > LIST_PAGE_BYTES) {
-        next = Buffer.from(JSON.stringify({ after: value[value.length - 1]!.name })).toString('base64url');
+        next = Buffer.from(JSON.stringify({ after: lastName })).toString('base64url');
         break;
       }
       value.push(v);
+      lastName = name;
       bytes += size;
     }
     const payload: Record<string, unknown> = { value };

@@ -100,11 +100,17 @@ export class HttpApi {
       return send(res, 401, { error: { code: 'Unauthorized', message: 'A valid bearer token is required.' } });
     }
     let m: RegExpExecArray | null;
-    if ((m = /^\/v1\/methods\/([A-Za-z]+)$/.exec(path))) {
+    if ((m = /^\/v1\/methods\/([^/]+)$/.exec(path))) {
       if (req.method !== 'POST') return methodNotAllowed(res);
       const body = await this.readJson(req, res);
       if (body === NO_BODY) return;
-      const r = await this.opts.control.invoke(m[1]!, body);
+      let method: string;
+      try {
+        method = decodeURIComponent(m[1]!);
+      } catch {
+        method = m[1]!;
+      }
+      const r = await this.opts.control.invoke(method, body);
       return send(res, r.status, r);
     }
     if ((m = /^\/v1\/inputs\/([^/]+)$/.exec(path))) {

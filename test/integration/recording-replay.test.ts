@@ -139,3 +139,58 @@ describe('replay: evr-hubMessage-files with timed hub messages', () => {
     }
   });
 });
+
+describe('replay: motion-detection (hub sink) and file-sink retention', () => {
+  test('motion-detection publishes Analytics.Inference events on inferenceOutput with LVA timestamps and boxes', async () => {
+    const topology = readSample('topologies/2.0/motion-detection.topology.json');
+    const { r, events } = await run({ seconds: 12, fps: 25, motion: { start: 4, end: 7 } }, topology, { params: { rtspUrl: 'rtsp://unused.invalid/' } });
+    assert.ok(r.ok, r.errors.join('; '));
+    const inf = events.filter((e) => e.applicationProperties.eventType === 'Microsoft.Media.Graph.Analytics.Inference');
+    assert.ok(inf.length >= 2, `${inf.length} inference events`);
+    for (const e of inf) {
+      assert.equal(e.output, 'inferenceOutput');
+      assert.equal(e.applicationProperties.subject, '/graphInstances/replay/processors/motionDetection');
+      assert.equal(e.applicationProperties.dataVersion, '1.0');
+      const ts = e.body.timestamp as number;
+      assert.ok(Number.isInteger(ts));
+      // 90 kHz ticks since the Unix epoch, the same instant as eventTime (lva-spec §4.4)
+      assert.equal(new Date(Math.round(ts / 90)).toISOString(), e.applicationProperties.eventTime);
+      const sec = (ts / 90 - ZERO) / 1000;
+      assert.ok(sec >= 4 && sec <= 8, `motion event at ${sec} s lies in the motion interval`);
+      const infs = e.body.inferences as Array<{ type: string; motion: { box: { l: number; t: number; w: number; h: number } } }>;
+      assert.ok(infs.length >= 1);
+      for (const i of infs) {
+        assert.equal(i.type, 'motion');
+        const b = i.motion.box;
+        for (const v of [b.l, b.t, b.w, b.h]) assert.ok(v >= 0 && v <= 1);
+        // The box crosses the middle row of the frame: its vertical centre is near 0.5.
+        assert.ok(Math.abs(b.t + b.h / 2 - 0.5) < 0.2, `box ${JSON.stringify(b)}`);
+      }
+    }
+    // eventAggregationWindow defaults to 1 s: events are at least ~1 s apart.
+    const times = inf.map((e) => e.body.timestamp as number);
+    for (let i = 1; i < times.length; i++) assert.ok(times[i]! - times[i - 1]! >= 90_000 - 1, 'aggregated per second');
+  });
+
+  test('maximumSizeMiB: the oldest clips of the sink are deleted once the quota is exceeded', async () => {
+    const topology = readSample('topologies/2.0/evr-hubMessage-files.topology.json');
+    topology.properties.sinks[0].maximumSizeMiB = '1';
+    const at = (s: number) => new Date(ZERO + s * 1000).toISOString();
+    const { r, out, events } = await run({ seconds: 40, fps: 25, gop: 50 }, topology, {
+      params: { rtspUrl: 'rtsp://unused.invalid/' },
+      messages: [2, 10, 18, 26, 34].map((s) => ({ inputName: 'recordingTrigger', eventTime: at(s) })),
+    });
+    assert.ok(r.ok, r.errors.join('; '));
+    const avail = recordings(events, 'RecordingAvailable').map((e) => ({ file: String(e.body.outputLocation), size: Number(e.body.sizeBytes) }));
+    assert.equal(avail.length, 5);
+    const { existsSync, readdirSync, statSync } = await import('node:fs');
+    const dir = path.join(out, 'var', 'media');
+    const left = readdirSync(dir).filter((f) => f.endsWith('.mp4'));
+    const total = left.reduce((a, f) => a + statSync(path.join(dir, f)).size, 0);
+    assert.ok(total <= Math.max(1024 * 1024, avail.at(-1)!.size), `${total} bytes left`);
+    assert.ok(left.length < 5, 'something was deleted');
+    assert.ok(existsSync(avail.at(-1)!.file), 'the newest clip is kept');
+    assert.ok(!existsSync(avail[0]!.file), 'the oldest clip went first');
+    assert.ok(avail.every((a) => a.size > 0));
+  });
+});

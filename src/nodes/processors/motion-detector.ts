@@ -11,8 +11,13 @@ import { caps, kinds, MediaNode, type Inference, type Item, type NodeFactory } f
  * analysis has got.
  */
 
-/** Analysis resolution (perf.md §3: decode cost is dominated by reading the source, not by this size). */
-export const MOTION_FRAME = { width: 320, height: 180 } as const;
+/**
+ * Analysis resolution and rate. perf.md §3: decoding dominates and does not depend on the output size;
+ * everything after it (scaling, the pipe, parsing, the detector) scales with frames analysed, so the
+ * detector looks at up to 10 frames/s — onset latency stays ~0.1–0.2 s, far inside LVA's 1 s window.
+ * Each analysed frame keeps the exact pts of the encoded sample it was decoded from.
+ */
+export const MOTION_FRAME = { width: 320, height: 180, fps: 10 } as const;
 
 export class MotionDetectorNode extends MediaNode<MotionDetectionConfig> {
   private detector?: MotionDetector;
@@ -46,7 +51,7 @@ export class MotionDetectorNode extends MediaNode<MotionDetectionConfig> {
       this.stats.events++;
       this.ctx.emit({
         kind: 'event',
-        event: { pts90k: e.timestamp90k, inferences: e.inferences as Inference[], producer: { name: this.name, role: 'processors' } },
+        event: { pts90k: e.timestamp90k, inferences: e.inferences as unknown as Inference[], producer: { name: this.name, role: 'processors' } },
       });
     }
   }

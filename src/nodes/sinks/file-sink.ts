@@ -166,16 +166,20 @@ export class FileSinkNode extends MediaNode<FileSinkConfig> {
     const at = { eventTime: clock.toDate(r.lastEndPts90k).toISOString() };
     this.ctx.publish('Operational', 'RecordingStopped', common, at);
     this.ctx.publish('Operational', 'RecordingAvailable', { ...common, sizeBytes: r.sizeBytes, sha256: r.sha256 }, at);
-    await this.enforceQuota().catch((err) => this.ctx.log.error({ err: (err as Error).message }, 'retention failed'));
+    await this.enforceQuota(r.path).catch((err) => this.ctx.log.error({ err: (err as Error).message }, 'retention failed'));
   }
 
-  /** Deletes this sink's oldest finished clips while they exceed maximumSizeMiB. */
-  private async enforceQuota(): Promise<void> {
+  /**
+   * Deletes this sink's oldest finished clips while they exceed maximumSizeMiB. The clip just
+   * announced as available is never deleted, even if it alone exceeds the quota.
+   */
+  private async enforceQuota(keep: string): Promise<void> {
     const max = this.config.maximumSizeMiB * 1024 * 1024;
     const files = await this.ownFiles();
     let total = files.reduce((a, f) => a + f.size, 0);
     for (const f of files) {
       if (total <= max) break;
+      if (f.path === keep) continue;
       await fs.rm(f.path, { force: true });
       total -= f.size;
       this.stats.deletedForQuota++;
