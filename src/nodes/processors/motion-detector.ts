@@ -26,6 +26,8 @@ export class MotionDetectorNode extends MediaNode<MotionDetectionConfig> {
     outputMotionRegion: this.config.outputMotionRegion,
   });
   readonly stats = { frames: 0, motionFrames: 0, events: 0 };
+  /** Start of the aggregation window still open (its event is not out yet), mirrored from the aggregator. */
+  private pendingSince: number | null = null;
 
   handle(_pad: number, item: Item): void {
     if (item.kind === 'eos') {
@@ -37,13 +39,20 @@ export class MotionDetectorNode extends MediaNode<MotionDetectionConfig> {
     if (!this.detector) this.detector = new MotionDetector({ sensitivity: this.config.sensitivity, width: f.width, height: f.height });
     this.stats.frames++;
     const r = this.detector.process(f);
-    this.emitEvents(this.aggregator.add(f.pts90k, r.motion ? r.regions : []));
+    const events = this.aggregator.add(f.pts90k, r.motion ? r.regions : []);
+    this.emitEvents(events);
+    if (this.config.eventAggregationWindowMs > 0) {
+      if (events.length > 0) this.pendingSince = r.motion ? f.pts90k : null;
+      else if (r.motion && this.pendingSince === null) this.pendingSince = f.pts90k;
+    }
     if (r.motion) {
       this.stats.motionFrames++;
       const inferences: Inference[] = r.regions.map((box) => ({ type: 'motion', motion: { box } }));
       this.ctx.emit({ kind: 'frame', frame: f, inferences });
     }
-    this.ctx.emit({ kind: 'watermark', pts90k: f.pts90k });
+    // While an aggregation window is open its event (dated at the window's start) is still to come:
+    // hold the watermark just before that start so a gate does not release the media it is about.
+    this.ctx.emit({ kind: 'watermark', pts90k: this.pendingSince === null ? f.pts90k : Math.min(f.pts90k, this.pendingSince - 1) });
   }
 
   private emitEvents(events: ReturnType<MotionEventAggregator['flush']>): void {
