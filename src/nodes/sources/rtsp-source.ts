@@ -156,7 +156,15 @@ export class RtspSourceNode extends MediaNode<RtspSourceConfig> {
       }
     });
     const frames = decode ? new DecodedFrameParser((f) => this.onFrame(f)) : undefined;
+    const ended: Array<Promise<void>> = [];
     const feed = (target: { push(b: Buffer): void }, stream: NodeJS.ReadableStream) => {
+      // The child can be reaped while our side still holds unread output (reading is paused while
+      // the graph has a backlog), so the run ends only once each output has been read to its end.
+      ended.push(new Promise<void>((resolve) => {
+        stream.once('end', resolve);
+        stream.once('close', resolve);
+        stream.once('error', () => resolve());
+      }));
       stream.on('data', (chunk: Buffer) => {
         if (parseError) return;
         try {
@@ -172,6 +180,11 @@ export class RtspSourceNode extends MediaNode<RtspSourceConfig> {
     if (frames && proc.extraOutput) feed(frames, proc.extraOutput);
 
     const exit = await proc.exited;
+    if (!rc.signal.aborted && !this.stopped) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(ended), new Promise<void>((r) => (timer = setTimeout(r, replay ? 600_000 : 5_000)))]);
+      clearTimeout(timer);
+    }
     rc.signal.removeEventListener('abort', onAbort);
     this.proc = undefined;
     if (!parseError) {
