@@ -111,3 +111,48 @@ describe('camera drops and returns (evr-hubMessage-files)', () => {
     assert.equal((await h.call('GraphInstanceDeactivate', { name: 'drop1' })).status, 200);
   });
 });
+
+describe('live H.265 with B-frames, AAC audio and a 4 s GOP', () => {
+  let rtsp: RtspTestServer;
+  let h: RecordingHarness;
+  before(async () => {
+    const file = await makeClip({ seconds: 30, fps: 25, gop: 100, bframes: 2, codec: 'hevc', audio: true, container: 'mkv' });
+    rtsp = await startRtspServer({ file });
+    h = await startRecordingHarness();
+  });
+  after(async () => {
+    await h?.close();
+    await rtsp?.stop();
+    await assertNoLeftoverFfmpeg();
+  });
+
+  test('a hub trigger records an H.265 + AAC clip (isNot application) that starts on a keyframe within one 4 s GOP', async () => {
+    const topology = readSample('topologies/2.0/evr-hubMessage-files.topology.json');
+    topology.name = 'EVRAudioVideoH265';
+    topology.properties.sources[0].endpoint.url = '${rtspUrl}';
+    for (const n of [...topology.properties.processors, ...topology.properties.sinks]) {
+      for (const i of n.inputs) {
+        if (i.nodeName === 'rtspSource' || i.nodeName === 'signalGateProcessor') {
+          i.outputSelectors = [{ property: 'mediaType', operator: 'isNot', value: 'application' }];
+        }
+      }
+    }
+    assert.equal((await h.call('GraphTopologySet', topology)).status, 201);
+    await h.call('GraphInstanceSet', { name: 'h265', properties: { topologyName: topology.name, parameters: [{ name: 'rtspUrl', value: rtsp.url('/file') }] } });
+    assert.equal((await h.call('GraphInstanceActivate', { name: 'h265' })).status, 200);
+    await h.waitFor(isType('MediaSessionEstablished'), 20_000, 'session');
+    await sleep(9000); // past two keyframes, so the pre-roll buffer has learnt the 4 s GOP
+    const now = new Date();
+    assert.equal(h.daemon.inputs.deliver({ inputName: 'recordingTrigger', body: {}, applicationProperties: { eventTime: now.toISOString() }, receivedAt: now }), 1);
+    const avail = await h.waitFor(isType('RecordingAvailable'), 25_000, 'RecordingAvailable');
+    const file = String(avail.body.outputLocation);
+    const p = probeClip(file);
+    assert.equal(p.video.codec, 'hevc');
+    assert.equal(p.audio?.codec, 'aac');
+    assert.ok(p.videoPackets[0]!.keyframe);
+    const requested = Date.parse(String(avail.body.requestedStartTime));
+    const start = Date.parse(String(avail.body.startTime));
+    assert.ok(start <= requested && requested - start <= 4100, `starts on the keyframe at or before the event, within one GOP (${requested - start} ms)`);
+    assert.equal((await h.call('GraphInstanceDeactivate', { name: 'h265' })).status, 200);
+  });
+});
