@@ -12,6 +12,7 @@ import { nodeRegistry } from './nodes/registry.js';
 import './nodes/all.js';
 import { createLogger } from './util/logger.js';
 import { Daemon } from './daemon.js';
+import { killAllFfmpegProcessesSync } from './media/ffmpeg-process.js';
 
 /**
  * `lva-edge replay` (interfaces.md): one graph over a video file. Media time drives every rule and
@@ -178,6 +179,11 @@ export async function replayCommand(args: string[]): Promise<number> {
     }
     params[p.slice(0, i)] = p.slice(i + 1);
   }
+  // Ctrl-C: the ffmpeg child lives in its own process group, so take it down before exiting.
+  process.once('SIGINT', () => {
+    killAllFfmpegProcessesSync();
+    process.exit(130);
+  });
   try {
     const r = await replay({
       topology: await readJson(values.topology),
