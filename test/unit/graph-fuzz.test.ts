@@ -3,18 +3,8 @@ import assert from 'node:assert/strict';
 import { LvaError } from '../../src/api/errors.js';
 import { allInstancePayloads, allTopologyFiles } from '../helpers/samples.js';
 import { resolveInstance, validateInstanceSet, validateTopologySet } from '../../src/graph/validate.js';
+import { prng } from '../helpers/prng.js';
 
-/** mulberry32: small deterministic PRNG so every run mutates the same way. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Json = unknown;
 

@@ -2,20 +2,10 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { MotionDetector, SENSITIVITY_PRESETS, type MotionResult, type MotionSensitivity } from '../../src/media/motion.js';
 import type { Frame } from '../../src/media/sample.js';
+import { prng } from '../helpers/prng.js';
 
 // ---- synthetic scenes ---------------------------------------------------------------------------
 
-/** mulberry32: small seeded PRNG so every run sees the same noise. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Gaussian-ish noise (Irwin–Hall of 4 uniforms, unit variance), drawn from a table with a random
  * start and odd stride per frame so generating long clips stays cheap. */

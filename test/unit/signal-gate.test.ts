@@ -10,6 +10,7 @@ import {
   type TriggerResult,
 } from '../../src/media/signal-gate.js';
 import { NodeTypes, type SignalGateConfig } from '../../src/graph/model.js';
+import { prng } from '../helpers/prng.js';
 
 /** Seconds → 90 kHz ticks. */
 const s = (seconds: number): number => Math.round(seconds * 90_000);
@@ -639,17 +640,6 @@ describe('signal gate scale', () => {
   });
 });
 
-/** mulberry32: small seeded PRNG so property failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('signal gate property: random event sequences keep the §6 invariants', () => {
   test('§6.1/§6.2 invariants over 300 seeded random scenarios', () => {
