@@ -66,12 +66,17 @@ function isQuickTimeGray(entry: Buffer): boolean {
   return entry.length >= DEPTH_OFFSET + 2 && entry.toString('latin1', 4, 8) === 'raw ' && entry.readUInt16BE(DEPTH_OFFSET) === QT_GRAY_DEPTH;
 }
 
-/** x -> 255 - x in place, a 32-bit word at a time (NOT of a byte is 255 - byte). */
+/** x -> 255 - x in place, a 32-bit word at a time (NOT of a byte is 255 - byte); bytes before the
+ * first 4-byte boundary and after the last are done one by one. */
 function invertBytes(data: Buffer): void {
-  const words = data.byteOffset % 4 === 0 ? data.length >>> 2 : 0;
-  const view = new Uint32Array(data.buffer, data.byteOffset, words);
-  for (let i = 0; i < words; i++) view[i] = ~view[i]!;
-  for (let i = words * 4; i < data.length; i++) data[i] = 255 - data[i]!;
+  const head = Math.min(data.length, (4 - (data.byteOffset % 4)) % 4);
+  for (let i = 0; i < head; i++) data[i] = 255 - data[i]!;
+  const words = (data.length - head) >>> 2;
+  if (words > 0) {
+    const view = new Int32Array(data.buffer, data.byteOffset + head, words);
+    for (let i = 0; i < words; i++) view[i] = ~view[i]!;
+  }
+  for (let i = head + words * 4; i < data.length; i++) data[i] = 255 - data[i]!;
 }
 
 /** Async-iterates the Frames of a decoded-frame byte stream. */

@@ -32,6 +32,14 @@ export type Fmp4Item = { kind: 'init'; tracks: TrackInfo[] } | { kind: 'sample';
 export interface Fmp4ParserOptions {
   /** Upper bound for any top-level box (moov, moof, mdat…). Default 64 MiB. */
   maxBoxBytes?: number;
+  /**
+   * The chunks given to push() are handed over: each sample's data may then be a view into the chunk
+   * it arrived in (no copy), which keeps that chunk alive as long as the sample, and the consumer may
+   * modify the sample bytes in place. For large samples from a pipe (decoded pictures: one picture is
+   * most of a 64 KiB read), not for small encoded samples held in a pre-roll buffer. Default false:
+   * samples never share memory with the pushed chunks.
+   */
+  adoptChunks?: boolean;
 }
 
 export const DEFAULT_MAX_BOX_BYTES = 64 * 1024 * 1024;
@@ -65,9 +73,12 @@ interface PendingSample {
 }
 
 const SAMPLE_IS_NON_SYNC = 0x00010000;
+/** Below this a spanning box is assembled in Node's shared pool (a view would pin the pool slab). */
+const OWNED_MIN_BYTES = 4096;
 
 export class Fmp4Parser {
   private readonly maxBoxBytes: number;
+  private readonly adoptChunks: boolean;
   private chunks: Buffer[] = [];
   private buffered = 0;
   /** Absolute stream offset of the first buffered byte. */
@@ -77,12 +88,15 @@ export class Fmp4Parser {
   private pending: PendingSample[] | null = null;
   private failed: Error | null = null;
   private inCallback = false;
+  /** Whether the last take() returned a buffer of its own (see take). */
+  private lastTakeOwned = false;
 
   constructor(
     private readonly onItem: (item: Fmp4Item) => void,
     opts: Fmp4ParserOptions = {},
   ) {
     this.maxBoxBytes = opts.maxBoxBytes ?? DEFAULT_MAX_BOX_BYTES;
+    this.adoptChunks = opts.adoptChunks ?? false;
   }
 
   /** Bytes consumed so far (complete top-level boxes). */
@@ -173,16 +187,23 @@ export class Fmp4Parser {
     return Buffer.concat(this.chunks, Math.min(this.buffered, Math.max(n, 0))).subarray(0, n);
   }
 
-  /** Consumes exactly n buffered bytes (n <= buffered). */
+  /**
+   * Consumes exactly n buffered bytes (n <= buffered). The result is a view into the pushed chunk when
+   * the box lies in one chunk, else a copy; `lastTakeOwned` is set when that copy is an unpooled
+   * buffer of exactly n bytes that nothing else references (n ≥ OWNED_MIN_BYTES).
+   */
   private take(n: number): Buffer {
     const first = this.chunks[0]!;
     let out: Buffer;
+    this.lastTakeOwned = false;
     if (first.length >= n) {
       out = first.subarray(0, n);
       if (first.length === n) this.chunks.shift();
       else this.chunks[0] = first.subarray(n);
     } else {
-      out = Buffer.allocUnsafe(n);
+      // Large boxes get an unpooled buffer, which a sample may then keep as a view (see emitSamples).
+      this.lastTakeOwned = n >= OWNED_MIN_BYTES;
+      out = this.lastTakeOwned ? Buffer.allocUnsafeSlow(n) : Buffer.allocUnsafe(n);
       let filled = 0;
       while (filled < n) {
         const c = this.chunks[0]!;
@@ -213,7 +234,7 @@ export class Fmp4Parser {
         if (this.pending) {
           const pending = this.pending;
           this.pending = null;
-          this.emitSamples(pending, buf, absStart, ref.body);
+          this.emitSamples(pending, buf, absStart, ref.body, this.lastTakeOwned);
         }
         return; // an mdat no moof points at (e.g. a progressive file) carries nothing we can place
       default:
@@ -412,7 +433,7 @@ export class Fmp4Parser {
     return out;
   }
 
-  private emitSamples(pending: PendingSample[], mdat: Buffer, mdatBase: number, headerSize: number): void {
+  private emitSamples(pending: PendingSample[], mdat: Buffer, mdatBase: number, headerSize: number, owned: boolean): void {
     const dataStart = mdatBase + headerSize;
     const dataEnd = mdatBase + mdat.length;
     for (const s of pending) {
@@ -431,9 +452,19 @@ export class Fmp4Parser {
       : pending;
     for (const s of ordered) {
       const from = s.offset - mdatBase;
-      // Copy so that a sample kept in a pre-roll buffer does not pin the (larger) chunk it arrived in.
-      const data = Buffer.allocUnsafeSlow(s.size);
-      mdat.copy(data, 0, from, from + s.size);
+      // A sample kept in a pre-roll buffer must not pin much more memory than its own bytes. When the
+      // mdat was assembled into a buffer of its own and the sample is most of it (one video frame per
+      // fragment, as ffmpeg writes it here), a view is as good as a copy and saves one; otherwise
+      // (a view into a pipe chunk, or a small sample next to larger ones) the bytes are copied out.
+      let data: Buffer;
+      if (this.adoptChunks || (owned && s.size * 2 >= mdat.length)) {
+        data = mdat.subarray(from, from + s.size);
+      } else {
+        // Small samples come from Node's shared 8 KiB pool (no ArrayBuffer of their own); a sample
+        // then shares its slab only with neighbouring allocations, which leave the buffer with it.
+        data = s.size < OWNED_MIN_BYTES ? Buffer.allocUnsafe(s.size) : Buffer.allocUnsafeSlow(s.size);
+        mdat.copy(data, 0, from, from + s.size);
+      }
       const dts = s.dts + s.track.shift;
       const pts = s.pts + s.track.shift;
       this.emit({

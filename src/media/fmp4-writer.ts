@@ -298,12 +298,12 @@ export class Fmp4Writer {
     }
     const moofOffset = this.fileSize + (prefix?.length ?? 0);
     this.sequence += 1;
-    const fragment = buildFragment(this.sequence, active, moofOffset);
-    const bytes = prefix ? Buffer.concat([prefix, fragment]) : fragment;
-    // One write per fragment: it is either in the file as a whole or (after a crash mid-write) cut
-    // short, which readers and recoverPartial treat as the end of the file.
-    await writeAll(this.fh, bytes, this.fileSize);
-    this.fileSize += bytes.length;
+    const parts = buildFragment(this.sequence, active, moofOffset);
+    if (prefix) parts.unshift(prefix);
+    // One (gathering) write per fragment: it is either in the file as a whole or (after a crash
+    // mid-write) cut short, which readers and recoverPartial treat as the end of the file. The sample
+    // payloads go to the kernel straight from their buffers, without being concatenated first.
+    this.fileSize += await writeAllv(this.fh, parts, this.fileSize);
     for (const t of active) {
       for (const s of t.fragment) {
         const ts = t.info.timescale;
@@ -396,18 +396,41 @@ export class Fmp4WriterInputError extends Error {
   override readonly name = 'Fmp4WriterInputError';
 }
 
-async function writeAll(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+/** Writes the buffers back to back at `position` (writev, resumed after a partial write); returns the byte count. */
+async function writeAllv(fh: FileHandle, bufs: Buffer[], position: number): Promise<number> {
+  let total = 0;
+  for (const b of bufs) total += b.length;
   let done = 0;
-  while (done < buf.length) {
-    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
+  let list = bufs;
+  while (done < total) {
+    const { bytesWritten } = await fh.writev(list, position + done);
     if (bytesWritten <= 0) throw new Error('Fmp4Writer: write made no progress');
     done += bytesWritten;
+    if (done >= total) break;
+    // Drop what was written and continue with the rest.
+    let skip = bytesWritten;
+    let i = 0;
+    while (i < list.length && skip >= list[i]!.length) skip -= list[i++]!.length;
+    list = list.slice(i);
+    if (skip > 0) list[0] = list[0]!.subarray(skip);
   }
+  return total;
 }
 
+/** sha256 of a file, read in large blocks through one reused buffer. */
 async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafeSlow(1 << 20);
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      hash.update(buf.subarray(0, bytesRead));
+    }
+  } finally {
+    await fh.close();
+  }
   return hash.digest('hex');
 }
 
@@ -474,7 +497,8 @@ function buildTrak(t: TrackWriter): Buffer {
   return box('trak', tkhd, edts, box('mdia', mdhd, hdlr, minf));
 }
 
-function buildFragment(sequence: number, active: TrackWriter[], moofOffset: number): Buffer {
+/** moof, mdat header and the sample payloads of one fragment, in file order (not concatenated). */
+function buildFragment(sequence: number, active: TrackWriter[], moofOffset: number): Buffer[] {
   const mfhd = fullBox('mfhd', 0, 0, u32(sequence));
   const trafs: Buffer[] = [];
   const dataOffsetPositions: number[] = []; // within the concatenated trafs
@@ -507,12 +531,14 @@ function buildFragment(sequence: number, active: TrackWriter[], moofOffset: numb
     moof.writeInt32BE(dataOffset, trafStart + dataOffsetPositions[i]!);
     for (const s of t.fragment) dataOffset += s.data.length;
   });
-  const payload = active.flatMap((t) => t.fragment.map((s) => s.data));
   const mdatSize = dataOffset - moof.length;
   const mdatHead = Buffer.alloc(8);
   mdatHead.writeUInt32BE(mdatSize, 0);
   mdatHead.write('mdat', 4, 'latin1');
-  return Buffer.concat([moof, mdatHead, ...payload]);
+  const parts = [moof, mdatHead];
+  for (const t of active) for (const s of t.fragment) if (s.data.length > 0) parts.push(s.data);
+  // Keep well inside IOV_MAX (1024) so the fragment stays one writev.
+  return parts.length > 512 ? [Buffer.concat(parts)] : parts;
 }
 
 function buildMfra(tracks: TrackWriter[]): Buffer {

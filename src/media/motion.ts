@@ -179,6 +179,8 @@ export class MotionDetector {
   private rawMask = new Uint8Array(0);
   private rowSum = new Uint8Array(0); // horizontal 3-sums of rawMask
   private cleanMask = new Uint8Array(0);
+  private rowRaw = new Int32Array(0); // raw changed cells per working row (residualAndLearn)
+  private rowKept = new Int32Array(0); // cleaned changed cells per working row (morphology)
   private cellOn = new Uint8Array(0);
   private cellLabel = new Int32Array(0); // provisional label, then compact component id + 1
   private parent = new Int32Array(0);
@@ -323,6 +325,8 @@ export class MotionDetector {
     this.rawMask = new Uint8Array(n);
     this.rowSum = new Uint8Array(n);
     this.cleanMask = new Uint8Array(n);
+    this.rowRaw = new Int32Array(this.workH);
+    this.rowKept = new Int32Array(this.workH);
     this.cellOn = new Uint8Array(cells);
     this.cellLabel = new Int32Array(cells);
     this.parent = new Int32Array(cells + 1);
@@ -353,6 +357,25 @@ export class MotionDetector {
       for (let y = 0; y < wh; y++) {
         const s = y * W, o = y * ww;
         for (let x = 0; x < ww; x++) work[o + x] = src[s + x];
+      }
+      return;
+    }
+    if (f === 2 && W % 4 === 0) {
+      // Four pixels per 32-bit little-endian load (a DataView, so any byte offset works): masking out
+      // alternate bytes and adding gives the sums of the two horizontal pairs in the two 16-bit halves;
+      // adding the row below completes two 2×2 cells (≤ 1020, no carry between the halves). Exact
+      // integer sums, so the same floats as the byte loop below.
+      const view = new DataView(src.buffer, src.byteOffset, src.byteLength);
+      const pairs = ww >>> 1; // ww = W / 2 is even
+      for (let y = 0; y < wh; y++) {
+        let s = 2 * y * W;
+        let o = y * ww;
+        for (let k = 0; k < pairs; k++, s += 4, o += 2) {
+          const a = view.getUint32(s, true), c = view.getUint32(s + W, true);
+          const t = (a & 0x00ff00ff) + ((a >>> 8) & 0x00ff00ff) + (c & 0x00ff00ff) + ((c >>> 8) & 0x00ff00ff);
+          work[o] = (t & 0xffff) * 0.25;
+          work[o + 1] = (t >>> 16) * 0.25;
+        }
       }
       return;
     }
@@ -415,9 +438,10 @@ export class MotionDetector {
     // Hypothesis 1: offset only. Hypothesis 2: moments.
     const a1 = 1, b1 = medianDiff;
     const a2 = varX > 1 ? Math.sqrt(varY / varX) : 1, b2 = my - a2 * mx;
-    const s1 = this.inlierSums(a1, b1, inlierLimit, step);
+    // Both hypotheses scored in one pass over the samples (same sums as two separate passes).
+    const s1 = this.sums[this.sumSlot]!, s2 = this.sums[this.sumSlot ^ 1]!;
+    this.inlierSumsPair(s1, a1, b1, s2, a2, b2, inlierLimit, step);
     const n1 = s1.n;
-    const s2 = this.inlierSums(a2, b2, inlierLimit, step);
     let best = n1 >= s2.n ? s1 : s2;
     let a = n1 >= s2.n ? a1 : a2, b = n1 >= s2.n ? b1 : b2;
     for (let iter = 0; iter < 2 && best.n >= 8; iter++) {
@@ -437,7 +461,7 @@ export class MotionDetector {
       const o = y * ww;
       for (let x = 0; x < ww; x += step) {
         const r = work[o + x] - a * bg[o + x] - b;
-        let h = ((r < 0 ? -r : r) * ABS_HIST_SCALE) | 0;
+        let h = (Math.abs(r) * ABS_HIST_SCALE) | 0;
         if (h >= ABS_HIST_BINS) h = ABS_HIST_BINS - 1;
         absHist[h]++;
       }
@@ -452,6 +476,29 @@ export class MotionDetector {
     { n: 0, sx: 0, sy: 0, sxx: 0, sxy: 0 },
   ];
   private sumSlot = 0;
+
+  /** inlierSums for two lines at once, into `s` and `t` (one pass over the samples). */
+  private inlierSumsPair(
+    s: { n: number; sx: number; sy: number; sxx: number; sxy: number }, a: number, b: number,
+    t: { n: number; sx: number; sy: number; sxx: number; sxy: number }, c: number, d: number,
+    limit: number, step: number,
+  ): void {
+    const ww = this.workW, wh = this.workH, bg = this.background, work = this.work;
+    let n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+    let m = 0, tx = 0, ty = 0, txx = 0, txy = 0;
+    for (let y = 0; y < wh; y += step) {
+      const o = y * ww;
+      for (let x = 0; x < ww; x += step) {
+        const bx = bg[o + x], fy = work[o + x];
+        const r = fy - a * bx - b;
+        if (r < limit && r > -limit) { n++; sx += bx; sy += fy; sxx += bx * bx; sxy += bx * fy; }
+        const q = fy - c * bx - d;
+        if (q < limit && q > -limit) { m++; tx += bx; ty += fy; txx += bx * bx; txy += bx * fy; }
+      }
+    }
+    s.n = n; s.sx = sx; s.sy = sy; s.sxx = sxx; s.sxy = sxy;
+    t.n = m; t.sx = tx; t.sy = ty; t.sxx = txx; t.sxy = txy;
+  }
 
   /** Least-squares sums over the pixels within `limit` of `a·bg + b` (two alternating slots, so the
    * fit allocates nothing per frame). */
@@ -480,33 +527,37 @@ export class MotionDetector {
   private residualAndLearn(
     dt: number, alphaAbsorb: number, alphaBg: number, alphaBgChanged: number, alphaDev: number, alphaDevChanged: number,
   ): number {
-    const n = this.workN, work = this.work, bg = this.background, dev = this.pixelDev, held = this.changedFor;
-    const raw = this.rawMask;
+    const ww = this.workW, wh = this.workH, work = this.work, bg = this.background, dev = this.pixelDev, held = this.changedFor;
+    const raw = this.rawMask, rowRaw = this.rowRaw;
     const a = this.gain, b = this.offset;
     const baseThr = Math.max(this.preset.minContrast, this.preset.noiseFactor * this.noiseSigma);
     const pixFactor = this.preset.noiseFactor * MAD_TO_SIGMA;
     let changed = 0;
-    for (let i = 0; i < n; i++) {
-      const predicted = a * bg[i] + b;
-      const r = work[i] - predicted;
-      const ar = r < 0 ? -r : r;
-      let d = dev[i] * a;
-      let thr = pixFactor * d;
-      if (thr < baseThr) thr = baseThr;
-      if (ar > thr) {
-        raw[i] = 1;
-        changed++;
-        const since = held[i] + dt;
-        held[i] = since;
-        bg[i] = predicted + (since > ABSORB_AFTER_S ? alphaAbsorb : alphaBgChanged) * r;
-        d += alphaDevChanged * ((ar < baseThr ? ar : baseThr) - d);
-      } else {
-        raw[i] = 0;
-        held[i] = 0;
-        bg[i] = predicted + alphaBg * r;
-        d += alphaDev * (ar - d);
+    for (let y = 0, i = 0; y < wh; y++) {
+      const rowStart = changed;
+      for (const end = i + ww; i < end; i++) {
+        const predicted = a * bg[i] + b;
+        const r = work[i] - predicted;
+        // Branch-free |r| and max(): the sign of a residual is noise, and a branch on it mispredicts.
+        const ar = Math.abs(r);
+        let d = dev[i] * a;
+        const thr = Math.max(pixFactor * d, baseThr);
+        if (ar > thr) {
+          raw[i] = 1;
+          changed++;
+          const since = held[i] + dt;
+          held[i] = since;
+          bg[i] = predicted + (since > ABSORB_AFTER_S ? alphaAbsorb : alphaBgChanged) * r;
+          d += alphaDevChanged * ((ar < baseThr ? ar : baseThr) - d);
+        } else {
+          raw[i] = 0;
+          held[i] = 0;
+          bg[i] = predicted + alphaBg * r;
+          d += alphaDev * (ar - d);
+        }
+        dev[i] = d;
       }
-      dev[i] = d;
+      rowRaw[y] = changed - rowStart;
     }
     return changed;
   }
@@ -523,11 +574,16 @@ export class MotionDetector {
     this.noiseSigma += alpha * (sigma - this.noiseSigma);
   }
 
-  /** 3×3 "at least 4 changed" filter into cleanMask; marks label cells. Returns surviving count. */
+  /** 3×3 "at least 4 changed" filter into cleanMask; marks label cells. Returns surviving count.
+   * Rows whose 3-row neighbourhood has no raw change (rowRaw, from residualAndLearn) are cleared
+   * without being looked at; rowKept records the survivors per row for label(). */
   private morphology(): number {
     const ww = this.workW, wh = this.workH, raw = this.rawMask, rs = this.rowSum, clean = this.cleanMask;
+    const rowRaw = this.rowRaw, rowKept = this.rowKept;
     const cellOn = this.cellOn, cw = this.cellW;
+    // Horizontal 3-sums, only where a row (or the row above/below it) changed.
     for (let y = 0; y < wh; y++) {
+      if (rowRaw[y] === 0) continue; // rs of this row is never read unless a neighbour changed; see below
       const o = y * ww;
       if (ww === 1) { rs[o] = raw[o]; continue; }
       rs[o] = raw[o] + raw[o + 1];
@@ -538,10 +594,20 @@ export class MotionDetector {
     let kept = 0;
     for (let y = 0; y < wh; y++) {
       const o = y * ww;
-      const up = y > 0 ? o - ww : -1, down = y < wh - 1 ? o + ww : -1;
+      const hasUp = y > 0 && rowRaw[y - 1] !== 0, hasMid = rowRaw[y] !== 0, hasDown = y < wh - 1 && rowRaw[y + 1] !== 0;
+      if (!hasUp && !hasMid && !hasDown) {
+        // No change within one row: every 3×3 count is 0.
+        clean.fill(0, o, o + ww);
+        rowKept[y] = 0;
+        continue;
+      }
+      // A row without raw change contributes 0 (its rs entries are stale and not read).
+      const up = hasUp ? o - ww : -1, mid = hasMid ? o : -1, down = hasDown ? o + ww : -1;
       const cellRow = ((y / LABEL_CELL) | 0) * cw;
+      const rowStart = kept;
       for (let x = 0; x < ww; x++) {
-        let count = rs[o + x];
+        let count = 0;
+        if (mid >= 0) count += rs[mid + x];
         if (up >= 0) count += rs[up + x];
         if (down >= 0) count += rs[down + x];
         if (count >= 4) {
@@ -550,6 +616,7 @@ export class MotionDetector {
           cellOn[cellRow + ((x / LABEL_CELL) | 0)] = 1;
         } else clean[o + x] = 0;
       }
+      rowKept[y] = kept - rowStart;
     }
     return kept;
   }
@@ -594,7 +661,9 @@ export class MotionDetector {
     // Exact extents from the cleaned pixels.
     const ww = this.workW, wh = this.workH, clean = this.cleanMask;
     const x0 = this.compX0, y0 = this.compY0, x1 = this.compX1, y1 = this.compY1, cnt = this.compCount;
+    const rowKept = this.rowKept;
     for (let y = 0; y < wh; y++) {
+      if (rowKept[y] === 0) continue;
       const o = y * ww, cellRow = ((y / LABEL_CELL) | 0) * cw;
       for (let x = 0; x < ww; x++) {
         if (!clean[o + x]) continue;

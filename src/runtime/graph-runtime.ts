@@ -184,18 +184,32 @@ export class GraphRunner implements GraphRuntime {
     this.resolveFinished?.();
   }
 
-  private async deliver(c: CompiledNode, pad: number, item: Item, lostData: boolean): Promise<void> {
+  /** Hands one item to a node. Returns a promise only when the node's handle() did (see Link.pump). */
+  private deliver(c: CompiledNode, pad: number, item: Item, lostData: boolean): Promise<void> | void {
     if (c.done) return;
+    let r: Promise<void> | void;
     try {
-      if (lostData && item.kind === 'sample') {
-        // The consumer must know that media is missing before this sample (it closes its clip).
-        await c.node!.handle(pad, { kind: 'sample', sample: { ...item.sample, discont: true } });
-      } else {
-        await c.node!.handle(pad, item);
-      }
+      // After lost data the consumer must know that media is missing before this sample (it closes its clip).
+      r = lostData && item.kind === 'sample'
+        ? c.node!.handle(pad, { kind: 'sample', sample: { ...item.sample, discont: true } })
+        : c.node!.handle(pad, item);
     } catch (err) {
       this.nodeFailed(c, err as Error);
+      r = undefined;
     }
+    if (r && typeof (r as Promise<void>).then === 'function') {
+      return (r as Promise<void>).then(
+        () => this.delivered(c, item),
+        (err) => {
+          this.nodeFailed(c, err as Error);
+          this.delivered(c, item);
+        },
+      );
+    }
+    this.delivered(c, item);
+  }
+
+  private delivered(c: CompiledNode, item: Item): void {
     if (item.kind === 'eos') {
       c.eosPending--;
       if (c.eosPending <= 0) this.finishNode(c);

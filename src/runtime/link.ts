@@ -30,6 +30,8 @@ export class Link {
   /** Set after an overflow: the consumer sees `lostData` on the next item it gets. */
   private lost = false;
   private idleWaiters: Array<() => void> = [];
+  /** Lower-cased selector values, computed on first use. */
+  private selectorValues: string[] | undefined;
 
   constructor(
     readonly from: string,
@@ -52,13 +54,17 @@ export class Link {
       case 'sample': mediaType = item.sample.track.kind; break;
       case 'frame': mediaType = 'video'; break;
       case 'event': mediaType = 'application'; break;
-      default: return true; // init (tracks filtered in push), activation, watermark and eos always pass
+      default: return true; // init (tracks filtered in push), activation, watermark, discont and eos always pass
     }
-    return this.selectors.every((s) => {
-      if (s.property !== 'mediaType') return true;
-      const match = mediaType === s.value.toLowerCase() || mediaType.startsWith(`${s.value.toLowerCase()}/`);
-      return s.operator === 'is' ? match : !match;
-    });
+    const values = (this.selectorValues ??= this.selectors.map((s) => s.value.toLowerCase()));
+    for (let i = 0; i < this.selectors.length; i++) {
+      const s = this.selectors[i]!;
+      if (s.property !== 'mediaType') continue;
+      const v = values[i]!;
+      const match = mediaType === v || (mediaType.length > v.length && mediaType.startsWith(v) && mediaType[v.length] === '/');
+      if (s.operator === 'is' ? !match : match) return false;
+    }
+    return true;
   }
 
   push(item: Item): void {
@@ -93,7 +99,7 @@ export class Link {
     }
     this.queue.push(item);
     this.stats.queued++;
-    if (!this.pumping) void this.pump();
+    if (!this.pumping) this.pump();
   }
 
   /** Resolves when everything queued so far has been delivered. */
@@ -113,16 +119,44 @@ export class Link {
     return this.queue.length - this.head;
   }
 
-  private async pump(): Promise<void> {
+  /**
+   * Delivers queued items in order. A consumer whose handle() completes synchronously (returns no
+   * promise) gets the next item straight away, without a promise or microtask per item; the first
+   * promise switches the pump to awaiting it and continuing asynchronously.
+   */
+  private pump(): void {
     this.pumping = true;
+    while (this.head < this.queue.length) {
+      const item = this.next();
+      const lost = this.lost;
+      this.lost = false;
+      let r: Promise<void> | void;
+      try {
+        r = this.deliver(this.pad, item, lost);
+      } catch {
+        r = undefined; // deliver() reports node failures itself; the link keeps going.
+      }
+      if (r) {
+        void this.pumpAsync(r);
+        return;
+      }
+      this.stats.delivered++;
+      if (this.closed) break;
+    }
+    this.finishPump();
+  }
+
+  private async pumpAsync(first: Promise<void>): Promise<void> {
     try {
+      try {
+        await first;
+      } catch {
+        // deliver() reports node failures itself; the link keeps going.
+      }
+      this.stats.delivered++;
+      if (this.closed) return;
       while (this.head < this.queue.length) {
-        const item = this.queue[this.head]!;
-        this.queue[this.head++] = undefined as never;
-        if (this.head > 1024 && this.head * 2 > this.queue.length) {
-          this.queue = this.queue.slice(this.head);
-          this.head = 0;
-        }
+        const item = this.next();
         const lost = this.lost;
         this.lost = false;
         try {
@@ -135,12 +169,27 @@ export class Link {
         if (this.closed) break;
       }
     } finally {
-      this.pumping = false;
-      if (this.head >= this.queue.length) {
-        this.queue = [];
-        this.head = 0;
-        for (const w of this.idleWaiters.splice(0)) w();
-      }
+      this.finishPump();
+    }
+  }
+
+  /** Takes the oldest queued item, compacting the queue now and then. */
+  private next(): Item {
+    const item = this.queue[this.head]!;
+    this.queue[this.head++] = undefined as never;
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+
+  private finishPump(): void {
+    this.pumping = false;
+    if (this.head >= this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+      for (const w of this.idleWaiters.splice(0)) w();
     }
   }
 }

@@ -155,7 +155,9 @@ export class RtspSourceNode extends MediaNode<RtspSourceConfig> {
         this.onSample(item.sample);
       }
     });
-    const frames = decode ? new DecodedFrameParser((f) => this.onFrame(f)) : undefined;
+    // The decoded-picture pipe's chunks are used by nothing else: pictures may be views into them
+    // (one picture is most of a 64 KiB pipe read) instead of copies.
+    const frames = decode ? new DecodedFrameParser((f) => this.onFrame(f), { adoptChunks: true }) : undefined;
     const ended: Array<Promise<void>> = [];
     const feed = (target: { push(b: Buffer): void }, stream: NodeJS.ReadableStream) => {
       // The child can be reaped while our side still holds unread output (reading is paused while
