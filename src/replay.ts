@@ -113,7 +113,10 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
     out.write(`${JSON.stringify(e)}\n`);
     const type = e.applicationProperties.eventType;
     if (type.endsWith('.RecordingAvailable') && typeof e.body.outputLocation === 'string') clips.push(e.body.outputLocation);
-    if (type.endsWith('.RuntimeError') || type.endsWith('.StorageError') || /MediaFormatError$/.test(type) && e.body.code === 'InputUnreadable') {
+    // A transient upload failure that later recovered is not an error of the run; anything that lost
+    // or could not finish media is.
+    const storageFailure = type.endsWith('.StorageError') && e.body.code !== 'UploadFailed';
+    if (type.endsWith('.RuntimeError') || storageFailure || /MediaFormatError$/.test(type) && e.body.code === 'InputUnreadable') {
       errors.push(`${type}: ${String(e.body.message ?? e.body.code ?? '')}`);
     }
     opts.onEvent?.(e);

@@ -33,12 +33,14 @@ const KNOWN_KEYS = [
   'aadResourceId', 'armEndpoint', 'diagnosticsEventsOutputName', 'operationalEventsOutputName',
   'diagnosticsLevel', 'logLevel', 'logCategories', 'debugLogsDirectory', 'allowUnsecuredEndpoints',
   'telemetryOptOut', 'endpointAliases', 'outputRootDirectory',
+  'assetStorageConnectionString', 'assetStorageContainerSasUrl', 'assetStorageContainerName',
 ];
 const CANONICAL = new Map(KNOWN_KEYS.map((k) => [k.toLowerCase(), k]));
 /** A misspelling found in LVA's own templates. */
 CANONICAL.set('operationalmetricsoutputname', 'operationalEventsOutputName');
 
-export const SECRET_SETTING_KEYS = new Set(['aadServicePrincipalSecret', 'aadServicePrincipalPassword', 'aadServicePrincipalCertificate']);
+export const SECRET_SETTING_KEYS = new Set(['aadServicePrincipalSecret', 'aadServicePrincipalPassword', 'aadServicePrincipalCertificate',
+  'assetStorageConnectionString', 'assetStorageContainerSasUrl']);
 
 export function parseBool(v: unknown, dflt: boolean): boolean {
   if (typeof v === 'boolean') return v;

@@ -10,3 +10,4 @@ import { iotHubMessageSinkFactory } from './sinks/iot-hub-message-sink.js';
 for (const f of [rtspSourceFactory, iotHubMessageSourceFactory, motionDetectorFactory, signalGateFactory, fileSinkFactory, iotHubMessageSinkFactory]) {
   registerNodeFactory(f);
 }
+import { assetSinkFactory } from './sinks/asset-sink.js'; registerNodeFactory(assetSinkFactory);
