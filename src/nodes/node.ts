@@ -109,6 +109,9 @@ export abstract class MediaNode<C extends NodeConfig = NodeConfig> {
   /** Graceful stop (sources: stop producing and emit eos). Other nodes finish on eos. */
   async stop(): Promise<void> {}
 
+  /** Counters exported as metrics (`lva_node_counter{graph_node, counter}`); nodes override it. */
+  readonly stats?: Readonly<Record<string, number>>;
+
   /** Abort now: kill children, close files as they are. Must not throw. */
   destroy(): void {}
 }

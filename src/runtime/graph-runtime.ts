@@ -300,6 +300,13 @@ export class GraphRunner implements GraphRuntime {
     };
   }
 
+  /** Every node's counters, for metrics. */
+  nodeStats(): Array<{ node: string; type: string; stats: Readonly<Record<string, number>> }> {
+    const out: Array<{ node: string; type: string; stats: Readonly<Record<string, number>> }> = [];
+    for (const c of this.order) if (c.node?.stats) out.push({ node: c.spec.config.name, type: c.spec.config.type, stats: c.node.stats });
+    return out;
+  }
+
   /** For metrics. */
   linkStats(): Array<{ from: string; to: string; depth: number; dropped: number; delivered: number }> {
     return this.links.map((l) => ({ from: l.from, to: l.to, depth: l.depth, dropped: l.stats.dropped, delivered: l.stats.delivered }));

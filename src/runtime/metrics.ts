@@ -22,6 +22,23 @@ export function renderMetrics(control: ControlPlane, runners: GraphRunner[]): st
       lines.push(`lva_link_queue_depth{graph_instance="${esc(r.graph.instanceName)}",from="${esc(l.from)}",to="${esc(l.to)}"} ${l.depth}`);
     }
   }
+  lines.push('# HELP lva_received_bytes_total Bytes received from RTSP sources.', '# TYPE lva_received_bytes_total counter');
+  for (const r of runners) {
+    for (const n of r.nodeStats()) {
+      if (typeof n.stats.bytes === 'number') {
+        lines.push(`lva_received_bytes_total{graph_instance="${esc(r.graph.instanceName)}",graph_node="${esc(n.node)}"} ${n.stats.bytes}`);
+      }
+    }
+  }
+  lines.push('# HELP lva_node_counter Per-node counters (frames, clips, reconnects, uploads, drops...).', '# TYPE lva_node_counter counter');
+  for (const r of runners) {
+    for (const n of r.nodeStats()) {
+      for (const [k, v] of Object.entries(n.stats)) {
+        if (typeof v !== 'number') continue;
+        lines.push(`lva_node_counter{graph_instance="${esc(r.graph.instanceName)}",graph_node="${esc(n.node)}",counter="${esc(k)}"} ${v}`);
+      }
+    }
+  }
   return `${lines.join('\n')}\n`;
 }
 

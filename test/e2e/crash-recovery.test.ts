@@ -82,6 +82,11 @@ describe('daemon killed mid-recording (standalone, over the public interfaces)',
       const started = await until(() => sse.events.find((e) => e.applicationProperties.eventType.endsWith('RecordingStarted')), 15_000, 'RecordingStarted over SSE');
       assert.equal(started.output, null, 'no operational output configured: SSE still carries it, with output null');
       await sleep(4000);
+      const metrics = (await d.request('GET', '/metrics')).text;
+      assert.match(metrics, /^lva_active_graph_instances 1$/m);
+      const bytes = /^lva_received_bytes_total\{graph_instance="crash1",graph_node="rtspSource"\} (\d+)$/m.exec(metrics);
+      assert.ok(bytes && Number(bytes[1]) > 0, 'bytes received from the camera are counted');
+      assert.match(metrics, /^lva_node_counter\{graph_instance="crash1",graph_node="signalGateProcessor",counter="activations"\} 1$/m);
     } finally {
       sse.close();
     }

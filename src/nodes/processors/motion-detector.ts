@@ -25,7 +25,7 @@ export class MotionDetectorNode extends MediaNode<MotionDetectionConfig> {
     windowMs: this.config.eventAggregationWindowMs,
     outputMotionRegion: this.config.outputMotionRegion,
   });
-  readonly stats = { frames: 0, motionFrames: 0, events: 0 };
+  override readonly stats = { frames: 0, motionFrames: 0, events: 0 };
   /** Start of the aggregation window still open (its event is not out yet), mirrored from the aggregator. */
   private pendingSince: number | null = null;
 

@@ -38,7 +38,7 @@ export class SignalGateNode extends MediaNode<SignalGateConfig> {
   private delayedStart: { id: number; start90k: number; requestedStart90k: number; firstEvent90k: number } | null = null;
   private eosPads = 0;
   private gopWarned = 0;
-  readonly stats = { triggers: 0, rejected: 0, activations: 0 };
+  override readonly stats = { triggers: 0, rejected: 0, activations: 0 };
   private readonly maxHoldTicks: number;
 
   constructor(config: SignalGateConfig, ctx: NodeContext) {

@@ -73,7 +73,6 @@ interface OpenSegment {
 }
 
 /** Counters of every asset sink in this process (for metrics), by `instance/node`. */
-export const assetSinkStats = new Map<string, AssetSinkNode['stats']>();
 
 export class AssetSinkNode extends MediaNode<AssetSinkConfig> {
   /** Test hook: called synchronously when a segment is finished in the cache, before it is queued. */
@@ -94,7 +93,7 @@ export class AssetSinkNode extends MediaNode<AssetSinkConfig> {
   private seq = 0;
   private failingSince: string | null = null;
   private finished = false;
-  readonly stats = {
+  override readonly stats = {
     segments: 0, uploadedSegments: 0, uploadedBytes: 0, droppedSegments: 0, droppedBytes: 0, uploadFailures: 0, recoveredSegments: 0,
   };
 
@@ -106,7 +105,6 @@ export class AssetSinkNode extends MediaNode<AssetSinkConfig> {
     this.perActivation = PER_ACTIVATION.test(config.assetNamePattern);
     this.limitBytes = config.localMediaCacheMaximumSizeMiB * 1024 * 1024;
     this.segment90k = Math.round((Number.isFinite(config.segmentLengthMs) ? config.segmentLengthMs : 30_000) * 90);
-    assetSinkStats.set(`${ctx.instanceName}/${config.name}`, this.stats);
   }
 
   override async start(): Promise<void> {

@@ -39,7 +39,7 @@ export class FileSinkNode extends MediaNode<FileSinkConfig> {
   private readonly baseDir: string;
   private readonly patternRegex: RegExp;
   private storageFull = false;
-  readonly stats = { clips: 0, failed: 0, deletedForQuota: 0 };
+  override readonly stats = { clips: 0, failed: 0, deletedForQuota: 0 };
 
   constructor(config: FileSinkConfig, ctx: NodeContext) {
     super(config, ctx);

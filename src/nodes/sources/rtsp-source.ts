@@ -43,7 +43,7 @@ export class RtspSourceNode extends MediaNode<RtspSourceConfig> {
   private lastEmitted = -Infinity;
   private pendingDiscont = false;
   private tracks: TrackInfo[] = [];
-  readonly stats = { connections: 0, samples: 0, frames: 0, bytes: 0, reconnects: 0, timestampJumps: 0 };
+  override readonly stats = { connections: 0, samples: 0, frames: 0, bytes: 0, reconnects: 0, timestampJumps: 0 };
   private readonly replay: boolean;
   private failure?: string;
 
