@@ -67,30 +67,55 @@ async function run(args: string[]): Promise<number> {
     process.stderr.write(`lva-edge: ${(err as Error).message}\n`);
     return 1;
   }
-  const settings = values.config ? await Daemon.loadConfigFile(values.config) : {};
+  const fileSettings = values.config ? await Daemon.loadConfigFile(values.config) : {};
+  const log = rootLogger();
+  let stopRequested: ((sig: string) => void) | undefined;
+  const stopSignal = new Promise<string>((resolve) => {
+    stopRequested = resolve;
+  });
+  process.once('SIGTERM', () => stopRequested!('SIGTERM'));
+  process.once('SIGINT', () => stopRequested!('SIGINT'));
+
+  // IoT Edge transport: IOTEDGE_* environment or a module connection string. The twin is read before the
+  // daemon is built (applicationDataDirectory only applies at start); its values win over --config.
+  const { hubCredentialsFrom } = await import('./hub/hub-connection.js');
+  const credentials = hubCredentialsFrom({ connectionString: values['connection-string'], env: process.env });
+  let hub: import('./hub/hub-module.js').HubModule | undefined;
+  let settings = fileSettings;
+  if (credentials) {
+    const { HubModule } = await import('./hub/hub-module.js');
+    const buffer = Number(process.env.LVA_HUB_EVENT_BUFFER);
+    hub = new HubModule({ credentials, log, baseSettings: fileSettings, ...(buffer > 0 ? { outputBufferEvents: buffer } : {}) });
+    // edgeHub may not be up yet: connect() retries until it is, or until we are told to stop.
+    let connecting = true;
+    let stoppedEarly = false;
+    void stopSignal.then(() => {
+      if (!connecting) return;
+      stoppedEarly = true;
+      return hub!.stop();
+    });
+    settings = await hub.connect();
+    connecting = false;
+    if (stoppedEarly) return 0;
+  }
   const daemon = new Daemon({
     settings,
     http: parseHostPort(values.http ?? process.env.LVA_HTTP ?? '127.0.0.1:7070'),
     token: process.env.LVA_API_TOKEN || undefined,
     dataDir: values['data-dir'],
   });
-  const log = rootLogger();
-  await daemon.start();
-  process.stdout.write(`${JSON.stringify({ ready: true, http: daemon.httpAddress ?? null })}\n`);
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const onSignal = (sig: string) => {
-      if (stopping) return;
-      stopping = true;
-      log.info({ signal: sig }, 'stopping: deactivating instances');
-      daemon.stop().then(resolve, (err) => {
-        log.error({ err }, 'stop failed');
-        resolve();
-      });
-    };
-    process.once('SIGTERM', () => onSignal('SIGTERM'));
-    process.once('SIGINT', () => onSignal('SIGINT'));
-  });
+  if (hub) await hub.start(daemon);
+  else await daemon.start();
+  process.stdout.write(`${JSON.stringify({ ready: true, http: daemon.httpAddress ?? null, iotEdge: hub !== undefined })}\n`);
+  const sig = await stopSignal;
+  log.info({ signal: sig }, 'stopping: deactivating instances');
+  try {
+    await daemon.stop();
+  } catch (err) {
+    log.error({ err }, 'stop failed');
+  }
+  // After the daemon: the events of the deactivation (RecordingStopped…) still go out.
+  await hub?.stop();
   return 0;
 }
 

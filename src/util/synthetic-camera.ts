@@ -17,6 +17,8 @@ export interface SyntheticCameraSpec {
   motion: Array<[number, number]>;
   /** x264 bitrate, e.g. '2M' (default: constant quality). */
   bitrate?: string;
+  /** Temporal sensor noise on the scene (ffmpeg `noise` strength, e.g. 6); makes a real camera's bitrate. */
+  noise?: number;
 }
 
 export function syntheticCameraArgs(spec: SyntheticCameraSpec, out: string): string[] {
@@ -25,6 +27,10 @@ export function syntheticCameraArgs(spec: SyntheticCameraSpec, out: string): str
   const box = Math.max(16, Math.floor(h / 5 / 2) * 2);
   let chain = `testsrc2=size=${w}x${h}:rate=${fps},trim=end_frame=1,loop=loop=-1:size=1:start=0,setpts=N/${fps}/TB,format=yuv420p[bg0]`;
   let last = 'bg0';
+  if (spec.noise) {
+    chain += `;[bg0]noise=c0s=${spec.noise}:c0f=t[bgn]`;
+    last = 'bgn';
+  }
   spec.motion.forEach(([a, b], i) => {
     chain += `;color=c=white:size=${box}x${box}:rate=${fps},format=yuv420p[box${i}]`;
     chain += `;[${last}][box${i}]overlay=x='clip((W-w)*(n-${a * fps})/(${(b - a) * fps}+1),0,W-w)':y='(H-h)/2':eval=frame:enable='between(t,${a},${b})':shortest=1[bg${i + 1}]`;
