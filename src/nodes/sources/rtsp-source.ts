@@ -142,6 +142,8 @@ export class RtspSourceNode extends MediaNode<RtspSourceConfig> {
     rc.signal.addEventListener('abort', onAbort, { once: true });
 
     let parseError: Error | undefined;
+    // Samples may stay views into the pipe chunks: the ring buffer holds a few seconds, so the chunks
+    // it pins are bounded by the pre-roll, and one copy of every byte of every camera is saved.
     const parser = new Fmp4Parser((item) => {
       if (item.kind === 'init') {
         this.tracks = item.tracks;
@@ -154,7 +156,7 @@ export class RtspSourceNode extends MediaNode<RtspSourceConfig> {
       } else {
         this.onSample(item.sample);
       }
-    });
+    }, { adoptChunks: true });
     // The decoded-picture pipe's chunks are used by nothing else: pictures may be views into them
     // (one picture is most of a 64 KiB pipe read) instead of copies.
     const frames = decode ? new DecodedFrameParser((f) => this.onFrame(f), { adoptChunks: true }) : undefined;
