@@ -1,7 +1,7 @@
 import { badRequest, conflict, LvaError, notFound, toLvaError, type ODataErrorBody } from './errors.js';
 import type { ApiVersion, InstanceResource, InstanceState, ResolvedGraph, TopologyResource } from '../graph/model.js';
 import {
-  checkTopologyUpdate, redactInstance, redactTopology, resolveInstance, validateApiVersion,
+  checkTopologyUpdate, isValidResourceName, redactInstance, redactTopology, resolveInstance, validateApiVersion,
   validateInstanceSet, validateTopologySet, type ValidationContext,
 } from '../graph/validate.js';
 import type { GraphStore, StoredInstance, StoredTopology } from '../graph/store.js';
@@ -52,8 +52,6 @@ interface InstanceEntry {
   stored: StoredInstance;
   lifecycle: InstanceLifecycle;
 }
-
-const NAME_RULE = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$/;
 
 export class ControlPlane {
   private readonly topologies = new Map<string, StoredTopology>();
@@ -355,8 +353,8 @@ function requireName(body: Record<string, unknown>): string {
   if (typeof name !== 'string' || name.length === 0) {
     throw badRequest("The request must contain a 'name'.", 'PropertyValueMissing', '$.Name');
   }
-  if (!NAME_RULE.test(name)) {
-    throw badRequest(`Name '${name.slice(0, 64)}' is not valid: use 1–32 letters, digits or dashes, not starting or ending with a dash.`,
+  if (!isValidResourceName(name)) {
+    throw badRequest(`Name '${String(name).slice(0, 64)}' is not valid: use 1–32 letters, digits or dashes, not starting or ending with a dash.`,
       'PropertyValueInvalidPattern', '$.Name');
   }
   return name;

@@ -27,11 +27,6 @@ export function rootLogger(): Logger {
   return root;
 }
 
-/** For tests and the CLI: replace the root logger (e.g. with a destination stream to capture output). */
-export function setRootLogger(logger: Logger): void {
-  root = logger;
-}
-
 export function createLogger(destination?: NodeJS.WritableStream, level: LevelWithSilent = 'info'): Logger {
   return pino(
     {
@@ -58,11 +53,4 @@ export function pinoLevel(lvaLevel: string | undefined): LevelWithSilent {
     default:
       return 'info';
   }
-}
-
-const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):([^@/\s]*)@/gi;
-
-/** Masks the password part of any URL with credentials in free text. */
-export function redactText(text: string): string {
-  return text.replace(URL_CREDENTIALS, '$1:***@');
 }
