@@ -81,10 +81,16 @@ export function resolveSettings(input: Record<string, unknown> = {}, defaults: {
 
 function parseAliases(v: unknown): Array<{ from: string; to: string }> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return [];
-  return Object.entries(v as Record<string, unknown>)
-    .filter((e): e is [string, string] => typeof e[1] === 'string' && e[0].length > 0)
-    .map(([from, to]) => ({ from, to }))
-    .sort((a, b) => b.from.length - a.from.length); // longest prefix wins
+  const out: Array<{ from: string; to: string }> = [];
+  for (const [key, value] of Object.entries(v as Record<string, unknown>)) {
+    // {"<prefix>": "<replacement>"}, or the twin-safe {"<name>": {"from", "to"}} (no '.' in keys).
+    if (typeof value === 'string' && key.length > 0) out.push({ from: key, to: value });
+    else if (typeof value === 'object' && value !== null) {
+      const { from, to } = value as Record<string, unknown>;
+      if (typeof from === 'string' && from.length > 0 && typeof to === 'string') out.push({ from, to });
+    }
+  }
+  return out.sort((a, b) => b.from.length - a.from.length); // longest prefix wins
 }
 
 /** Applies the first matching endpoint alias (longest prefix) to a URL. */
