@@ -12,7 +12,10 @@ import { startHubEnv, type HubEnv, type MethodResponse } from '../helpers/hub-si
 // produced, then started again. The module must reconnect by itself, send what it buffered in order,
 // and, with a small buffer, drop the oldest events and say so with a DataDropped diagnostics event.
 
-const OUTAGE_MS = 3000;
+/** The issue's outage: edgeHub gone for 30 s mid-run. */
+const OUTAGE_MS = 30_000;
+/** The tiny-buffer case only needs the broker away long enough to overflow a 5-event buffer. */
+const SHORT_OUTAGE_MS = 3000;
 
 async function startModule(env: HubEnv, dir: string, outputBufferEvents?: number) {
   const log = createLogger(process.stderr, (process.env.LVA_TEST_LOG as never) ?? 'silent');
@@ -49,7 +52,7 @@ describe('edgeHub outage with room in the buffer', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('events produced while the broker is down arrive in order after it comes back; methods keep working locally', async () => {
+  test('broker stopped for 30 s mid-run: events produced while it is down arrive in order after it comes back; methods keep working locally', async () => {
     for (let i = 1; i <= 3; i++) publishSeq(daemon, i);
     await env.sim.waitUntil(() => seqs(env).length === 3, 30_000, 'events before the outage');
     const connectsBefore = env.broker.connects.filter((id) => id === `${env.deviceId}/${env.moduleId}`).length;
@@ -115,7 +118,7 @@ describe('edgeHub outage with a tiny buffer', () => {
     await env.sim.waitUntil(() => seqs(env).length === 1, 30_000, 'event 0');
     await env.broker.stop();
     for (let i = 1; i <= 20; i++) publishSeq(daemon, i);
-    await new Promise((r) => setTimeout(r, OUTAGE_MS));
+    await new Promise((r) => setTimeout(r, SHORT_OUTAGE_MS));
     // Event 1 is in flight (the send is retried as it is), 5 wait, 2..15 were dropped.
     assert.equal(hub.stats.dropped, 14);
     await env.broker.start();
