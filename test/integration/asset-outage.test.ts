@@ -131,9 +131,11 @@ async function assertInContainer(expected: Array<{ copy: string; meta: SegmentMe
 }
 
 describe('asset sink: storage outages and the local media cache', () => {
-  test('storage down for a while: segments wait in the cache and are all uploaded when it returns', async () => {
+  test('storage down for 60 s: segments wait in the cache and are all uploaded when it returns', async () => {
     const cache = tmp();
     const kept = capture();
+    // Retries back off up to 5 s here (default 30 s) so the test does not wait out a long backoff.
+    process.env.LVA_ASSET_RETRY_MAX_MS = '5000';
     const { sink, events } = makeSink(cache, 2048);
     await sink.start();
     await sink.handle(0, { kind: 'init', tracks });
@@ -142,6 +144,7 @@ describe('asset sink: storage outages and the local media cache', () => {
     await waitFor(() => sink.stats.uploadedSegments === 1, 'first segment uploaded');
     // The second segment is closed by the first keyframe of loop 2; storage goes away before that.
     await azurite.stop();
+    const downAt = Date.now();
     for (const k of [2, 3, 4, 5]) await feed(sink, k);
     assert.equal(kept.length, 5);
     await waitFor(() => sink.stats.uploadFailures >= 2, 'uploads failing');
@@ -152,7 +155,10 @@ describe('asset sink: storage outages and the local media cache', () => {
     assert.equal(storageErrors[0]!.body.code, 'UploadFailed');
     assert.equal(storageErrors[0]!.body.storageAccountName, 'devstoreaccount1');
     assert.doesNotMatch(JSON.stringify(events), /AccountKey|Eby8vdM02/);
+    await new Promise((r) => setTimeout(r, Math.max(0, 60_000 - (Date.now() - downAt))));
+    assert.equal(sink.stats.uploadedSegments, 1, 'nothing uploaded while storage is down');
     await azurite.restart();
+    delete process.env.LVA_ASSET_RETRY_MAX_MS;
     await feed(sink, 6);
     await sink.handle(0, { kind: 'eos' });
     assert.equal(kept.length, 7);
