@@ -4,45 +4,25 @@
 //
 //   node --import tsx bench/profile-paths.ts [--runs 5] [--which record|motion|both] [--clip /tmp/clip.mp4]
 //   node --cpu-prof --import tsx bench/profile-paths.ts --which record
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { replay } from '../src/replay.js';
 import { makeSyntheticCamera } from '../src/util/synthetic-camera.js';
 import { measureCpu, median } from './cpu.js';
+import { evrMotionFiles, recordOnly } from './topologies.js';
 
 const { values } = parseArgs({ options: {
   runs: { type: 'string', default: '5' }, which: { type: 'string', default: 'both' },
   clip: { type: 'string', default: path.join(os.tmpdir(), 'lva-bench-camera-60s-720p25.mp4') },
 } });
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const clip = values.clip!;
 if (!existsSync(clip)) {
   await makeSyntheticCamera({ seconds: 60, fps: 25, size: '1280x720', motion: [[12, 18], [40, 45]], bitrate: '4M' }, clip);
 }
 const work = mkdtempSync(path.join(os.tmpdir(), 'lva-prof-'));
-const shared = path.resolve(root, '../shared/lva-samples/topologies/2.0/evr-motion-files.topology.json');
-const motionTopo = JSON.parse(readFileSync(existsSync(shared) ? shared : path.join(root, 'examples/evr-motion-files.topology.json'), 'utf8'));
-const recordOnly = {
-  '@apiVersion': '2.0', name: 'RecordOnly',
-  properties: {
-    sources: [
-      { '@type': '#Microsoft.Media.MediaGraphRtspSource', name: 'cam', endpoint: { '@type': '#Microsoft.Media.MediaGraphUnsecuredEndpoint', url: 'rtsp://bench.invalid/x' } },
-      { '@type': '#Microsoft.Media.MediaGraphIoTHubMessageSource', name: 'trigger', hubInputName: 'go' },
-    ],
-    processors: [{
-      '@type': '#Microsoft.Media.MediaGraphSignalGateProcessor', name: 'gate',
-      activationEvaluationWindow: 'PT0S', activationSignalOffset: 'PT0S', minimumActivationTime: 'PT1H', maximumActivationTime: 'PT1H',
-      inputs: [{ nodeName: 'trigger' }, { nodeName: 'cam', outputSelectors: [{ property: 'mediaType', operator: 'is', value: 'video' }] }],
-    }],
-    sinks: [{
-      '@type': '#Microsoft.Media.MediaGraphFileSink', name: 'files', baseDirectoryPath: '/clips', fileNamePattern: 'rec-${System.DateTime}', maximumSizeMiB: '10240',
-      inputs: [{ nodeName: 'gate' }],
-    }],
-  },
-};
+const motionTopo = evrMotionFiles();
 let n = 0;
 const runs: Record<string, () => Promise<void>> = {
   record: async () => {

@@ -10,16 +10,16 @@
 // 3. Steady RSS per live camera: N cameras (looping the same 4 Mbit/s clip over RTSP) each with a 10 s
 //    pre-roll gate, measured as (RSS of this process + its ffmpeg children) − RSS before, ÷ N.
 //    Goal ≤ 80 MiB. Baseline: RSS of one bare `ffmpeg -c copy` RTSP pull.
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { replay } from '../src/replay.js';
 import { makeSyntheticCamera } from '../src/util/synthetic-camera.js';
 import { findFfmpeg } from '../src/util/executables.js';
 import { measureCpu, median, rssOfPid } from './cpu.js';
+import { evrMotionFiles, recordOnly } from './topologies.js';
 
 const { values } = parseArgs({ options: {
   rounds: { type: 'string', default: '3' }, cameras: { type: 'string', default: '3' }, json: { type: 'boolean', default: false },
@@ -27,7 +27,6 @@ const { values } = parseArgs({ options: {
 } });
 const ROUNDS = Number(values.rounds);
 const CAMERAS = Number(values.cameras);
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const work = mkdtempSync(path.join(os.tmpdir(), 'lva-bench-rec-'));
 const clip = path.join(work, 'camera-60s-720p25.mp4');
 // Sensor noise makes the encoder really spend 4 Mbit/s (a static synthetic scene would need ~0.3).
@@ -35,30 +34,7 @@ await makeSyntheticCamera({ seconds: 60, fps: 25, size: '1280x720', motion: [[12
 const { statSync } = await import('node:fs');
 const clipMbps = (statSync(clip).size * 8) / 60 / 1e6;
 
-function evrMotionFiles(): unknown {
-  const shared = path.resolve(root, '../shared/lva-samples/topologies/2.0/evr-motion-files.topology.json');
-  const file = existsSync(shared) ? shared : path.join(root, 'examples/evr-motion-files.topology.json');
-  return JSON.parse(readFileSync(file, 'utf8'));
-}
 
-const recordOnly = {
-  '@apiVersion': '2.0', name: 'RecordOnly',
-  properties: {
-    sources: [
-      { '@type': '#Microsoft.Media.MediaGraphRtspSource', name: 'cam', endpoint: { '@type': '#Microsoft.Media.MediaGraphUnsecuredEndpoint', url: 'rtsp://bench.invalid/x' } },
-      { '@type': '#Microsoft.Media.MediaGraphIoTHubMessageSource', name: 'trigger', hubInputName: 'go' },
-    ],
-    processors: [{
-      '@type': '#Microsoft.Media.MediaGraphSignalGateProcessor', name: 'gate',
-      activationEvaluationWindow: 'PT0S', activationSignalOffset: 'PT0S', minimumActivationTime: 'PT1H', maximumActivationTime: 'PT1H',
-      inputs: [{ nodeName: 'trigger' }, { nodeName: 'cam', outputSelectors: [{ property: 'mediaType', operator: 'is', value: 'video' }] }],
-    }],
-    sinks: [{
-      '@type': '#Microsoft.Media.MediaGraphFileSink', name: 'files', baseDirectoryPath: '/clips', fileNamePattern: 'rec-${System.DateTime}', maximumSizeMiB: '10240',
-      inputs: [{ nodeName: 'gate' }],
-    }],
-  },
-};
 
 function ffmpeg(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
