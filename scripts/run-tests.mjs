@@ -14,7 +14,8 @@ function collect(p, out) {
 const roots = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const flags = process.argv.slice(2).filter((a) => a.startsWith('-'));
 const files = [];
-for (const r of roots.length ? roots : ['test']) collect(r, files);
+// test/chaos is its own suite (npm run test:chaos): long fault trials with a summary table.
+for (const r of roots.length ? roots : ['test/unit', 'test/integration', 'test/e2e']) collect(r, files);
 if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);
