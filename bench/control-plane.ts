@@ -1,24 +1,28 @@
 // Control-plane latency over the local HTTP API of a real `lva-edge run` process.
 //
-//   node --import tsx bench/control-plane.ts [--n 500] [--json]
+//   node --import tsx bench/control-plane.ts [--n 500] [--quick] [--json]
 //
 // Fills the module to its quotas (50 topologies, 1000 instances), then measures sequential requests on
 // one keep-alive connection: GraphTopologySet (update of an existing topology: validation + atomic,
 // fsynced write), GraphTopologyGet, GraphTopologyList, GraphInstanceGet, GraphInstanceList (first page),
 // and, in the same run, `GET /healthz` as the baseline for what the HTTP round trip itself costs.
 // Latency = request written → last byte of the reply read, on the client. Goal: median < 5 ms, p99 < 20 ms.
+// --quick (smoke test): 100 instances, N=30. --json: the report's JSON as the last stdout line (bench/report.ts).
 import http from 'node:http';
 import { rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { startDaemon, tempDir } from '../test/helpers/daemon.js';
 import { readSample } from '../test/helpers/samples.js';
+import { printReport, row, type BenchRow } from './report.js';
 
-const { values } = parseArgs({ options: { n: { type: 'string', default: '500' }, json: { type: 'boolean', default: false } } });
-const N = Number(values.n);
-const WARMUP = 50;
+const { values } = parseArgs({ options: {
+  n: { type: 'string' }, json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false },
+} });
+const N = Number(values.n ?? (values.quick ? 30 : 500));
+const WARMUP = values.quick ? 5 : 50;
 const TOPOLOGIES = 50;
-const INSTANCES = 1000;
+const INSTANCES = values.quick ? 100 : 1000;
 
 const dataDir = tempDir('lva-bench-cp-');
 const daemon = await startDaemon({ dataDir });
@@ -100,19 +104,21 @@ try {
   }
 
   const baseline = results[0]!;
-  if (values.json) {
-    process.stdout.write(`${JSON.stringify({ n: N, topologies: TOPOLOGIES, instances: INSTANCES, fillMs, listPageSize, results })}\n`);
-  } else {
-    const f = (x: number) => x.toFixed(2).padStart(8);
-    const lines = [
-      `lva-edge control plane over HTTP: ${TOPOLOGIES} topologies, ${INSTANCES} instances stored (fill took ${(fillMs / 1000).toFixed(1)} s); N=${N} sequential keep-alive requests per row`,
-      `${'request'.padEnd(32)}${'median'.padStart(8)}${'p99'.padStart(8)}${'max'.padStart(8)}${'mean'.padStart(8)}  ms   median/baseline`,
-      ...results.map((r) => `${r.label.padEnd(32)}${f(r.median)}${f(r.p99)}${f(r.max)}${f(r.mean)}       ${(r.median / baseline.median).toFixed(1).padStart(6)}x`),
-      `GraphInstanceList first page: ${listPageSize} of ${INSTANCES} instances`,
-      `goal: median < 5 ms, p99 < 20 ms per method`,
-    ];
-    process.stdout.write(`${lines.join('\n')}\n`);
+  const rows: BenchRow[] = [];
+  for (const r of results.slice(1, -1)) {
+    rows.push(row({ measure: `${r.label} median`, ours: r.median, unit: 'ms', baseline: 'GET /healthz median', baselineValue: baseline.median, goal: { on: 'ours', max: 5, strict: true } }));
+    rows.push(row({ measure: `${r.label} p99`, ours: r.p99, unit: 'ms', baseline: 'GET /healthz p99', baselineValue: baseline.p99, goal: { on: 'ours', max: 20, strict: true } }));
   }
+  const again = results[results.length - 1]!;
+  printReport({
+    bench: 'control-plane',
+    title: `Control plane over HTTP (real daemon process): ${TOPOLOGIES} topologies and ${INSTANCES} instances stored; N=${N} sequential keep-alive requests per method`,
+    rows,
+    notes: [
+      `Fill took ${(fillMs / 1000).toFixed(1)} s; GraphInstanceList first page holds ${listPageSize} of ${INSTANCES} instances.`,
+      `Baseline drift: /healthz median ${baseline.median.toFixed(2)} ms at the start, ${again.median.toFixed(2)} ms at the end.`,
+    ],
+  }, values.json);
 } catch (err) {
   process.stderr.write(`bench failed: ${(err as Error).stack ?? err}\n${daemon.stderr()}\n`);
   exitCode = 1;

@@ -3,13 +3,16 @@
  * baseline loop in the same process: |frame − background| > 25, count, background EMA in 8.8 fixed
  * point — /work/shared/bench/motion-bench.mjs `--bg u8 --no-blur` (perf.md §5: 91 µs/frame there).
  *
- *   node --import tsx bench/motion-core.ts [--frames 250] [--rounds 5] [--sensitivity Medium]
+ *   node --import tsx bench/motion-core.ts [--frames 250] [--rounds 5] [--sensitivity Medium] [--quick] [--json]
+ *
+ * --quick: 50 frames × 2 rounds (smoke test). --json: the report's JSON as the last stdout line (bench/report.ts).
  *
  * Frames are synthetic (textured background, noise σ 2, a 30×30 square moving at 50 px/s, 25 fps),
  * generated up front so only the loops are timed. Rounds interleave the two loops; the median round is
  * reported.
  */
 import { MotionDetector, type MotionSensitivity } from '../src/media/motion.js';
+import { commonFlags, printReport, row } from './report.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string) => {
@@ -17,8 +20,9 @@ const opt = (name: string, def: string) => {
   return i >= 0 ? args[i + 1] : def;
 };
 const W = 320, H = 180, N = W * H, FPS = 25;
-const FRAMES = Number(opt('frames', '250'));
-const ROUNDS = Number(opt('rounds', '5'));
+const { json, quick } = commonFlags(args);
+const FRAMES = Number(opt('frames', quick ? '50' : '250'));
+const ROUNDS = Number(opt('rounds', quick ? '2' : '5'));
 const SENSITIVITY = opt('sensitivity', 'Medium') as MotionSensitivity;
 
 // ---- synthetic clip -----------------------------------------------------------------------------
@@ -88,9 +92,16 @@ for (let r = 0; r < ROUNDS; r++) {
   ours.push(timeDetector());
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-const fmt = (xs: number[]) => `${median(xs).toFixed(1)} µs/frame (min ${Math.min(...xs).toFixed(1)}, max ${Math.max(...xs).toFixed(1)})`;
-console.log(`motion core bench: ${W}x${H} gray, ${FRAMES} frames x ${ROUNDS} rounds, ${SENSITIVITY}, node ${process.version}`);
-console.log(`  naive |diff|>25 + count + EMA : ${fmt(base)}`);
-console.log(`  MotionDetector                : ${fmt(ours)}  (${motionFrames}/${FRAMES} motion frames)`);
-console.log(`  ratio detector / naive        : ${(median(ours) / median(base)).toFixed(2)}x`);
+printReport({
+  bench: 'motion-core',
+  title: `Motion core (pure, in process): ${W}x${H} gray, ${FRAMES} frames × ${ROUNDS} rounds, sensitivity ${SENSITIVITY}, Node ${process.version}`,
+  rows: [
+    row({ measure: 'MotionDetector per frame (median round)', ours: median(ours)!, unit: 'µs', baseline: 'naive |diff|>25 + count + EMA loop', baselineValue: median(base)! }),
+  ],
+  notes: [
+    `${motionFrames}/${FRAMES} frames reported motion.`,
+    `ours min ${Math.min(...ours).toFixed(1)} / max ${Math.max(...ours).toFixed(1)} µs; naive min ${Math.min(...base).toFixed(1)} / max ${Math.max(...base).toFixed(1)} µs.`,
+    'No goal here: the end-to-end motion CPU is judged by bench/recording.ts and bench/motion-speed.ts.',
+  ],
+}, json);
 if (sink < 0) console.log(sink);

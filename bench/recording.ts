@@ -1,6 +1,9 @@
 // Recording-path benchmarks, every figure next to a baseline measured in the same run:
 //
-//   node --import tsx bench/recording.ts [--rounds 3] [--cameras 3] [--json]
+//   node --import tsx bench/recording.ts [--rounds 3] [--cameras 3] [--skip-live] [--quick] [--json]
+//
+// --quick (smoke test): a 12 s clip, one round, one live camera for a few seconds. --json: the report's
+// JSON as the last stdout line (bench/report.ts).
 //
 // 1. Motion-triggered recording: CPU of `lva-edge replay` of a 60 s 720p25 H.264 clip (4 Mbit/s, two
 //    motion bursts) through evr-motion-files ÷ CPU of bare ffmpeg decoding the same clip to 320×180
@@ -20,19 +23,25 @@ import { makeSyntheticCamera } from '../src/util/synthetic-camera.js';
 import { findFfmpeg } from '../src/util/executables.js';
 import { measureCpu, median, rssOfPid } from './cpu.js';
 import { evrMotionFiles, recordOnly } from './topologies.js';
+import { printReport, row, type BenchRow } from './report.js';
 
 const { values } = parseArgs({ options: {
-  rounds: { type: 'string', default: '3' }, cameras: { type: 'string', default: '3' }, json: { type: 'boolean', default: false },
-  'skip-live': { type: 'boolean', default: false },
+  rounds: { type: 'string' }, cameras: { type: 'string' }, json: { type: 'boolean', default: false },
+  'skip-live': { type: 'boolean', default: false }, quick: { type: 'boolean', default: false },
 } });
-const ROUNDS = Number(values.rounds);
-const CAMERAS = Number(values.cameras);
+const QUICK = values.quick;
+const ROUNDS = Number(values.rounds ?? (QUICK ? 1 : 3));
+const CAMERAS = Number(values.cameras ?? (QUICK ? 1 : 3));
+const CLIP_SECONDS = QUICK ? 12 : 60;
+const SETTLE_MS = QUICK ? 12_000 : 30_000;
 const work = mkdtempSync(path.join(os.tmpdir(), 'lva-bench-rec-'));
-const clip = path.join(work, 'camera-60s-720p25.mp4');
+const clip = path.join(work, `camera-${CLIP_SECONDS}s-720p25.mp4`);
 // Sensor noise makes the encoder really spend 4 Mbit/s (a static synthetic scene would need ~0.3).
-await makeSyntheticCamera({ seconds: 60, fps: 25, size: '1280x720', motion: [[12, 18], [40, 45]], bitrate: '4M', noise: 6 }, clip);
+await makeSyntheticCamera({
+  seconds: CLIP_SECONDS, fps: 25, size: '1280x720', motion: QUICK ? [[3, 6]] : [[12, 18], [40, 45]], bitrate: '4M', noise: 6,
+}, clip);
 const { statSync } = await import('node:fs');
-const clipMbps = (statSync(clip).size * 8) / 60 / 1e6;
+const clipMbps = (statSync(clip).size * 8) / CLIP_SECONDS / 1e6;
 
 
 
@@ -67,19 +76,19 @@ const recordRun = async () => {
 // Warm up (JIT, page cache), then interleave rounds so drift on a shared machine hits both sides.
 await motionRun();
 await recordRun();
-const rows: Record<string, number[]> = { motion: [], decode: [], record: [], copy: [] };
+const raw: Record<string, number[]> = { motion: [], decode: [], record: [], copy: [] };
 for (let i = 0; i < ROUNDS; i++) {
-  rows.decode!.push((await measureCpu(decodeBaseline)).total);
-  rows.motion!.push((await measureCpu(motionRun)).total);
-  rows.copy!.push((await measureCpu(copyBaseline)).total);
-  rows.record!.push((await measureCpu(recordRun)).total);
+  raw.decode!.push((await measureCpu(decodeBaseline)).total);
+  raw.motion!.push((await measureCpu(motionRun)).total);
+  raw.copy!.push((await measureCpu(copyBaseline)).total);
+  raw.record!.push((await measureCpu(recordRun)).total);
 }
-const med = Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, median(v)])) as Record<string, number>;
+const med = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, median(v)])) as Record<string, number>;
 const results: Record<string, unknown> = {
-  clip: `60 s 1280x720 25 fps H.264 ${clipMbps.toFixed(1)} Mbit/s, GOP 2 s`,
+  clip: `${CLIP_SECONDS} s 1280x720 25 fps H.264 ${clipMbps.toFixed(1)} Mbit/s, GOP 2 s`,
   motionReplayCpuSeconds: med.motion, bareDecodeCpuSeconds: med.decode, motionRatio: med.motion! / med.decode!,
-  recordOnlyCpuPerVideoSecond: med.record! / 60, bareCopyCpuPerVideoSecond: med.copy! / 60, recordRatio: med.record! / med.copy!,
-  rounds: ROUNDS, raw: rows,
+  recordOnlyCpuPerVideoSecond: med.record! / CLIP_SECONDS, bareCopyCpuPerVideoSecond: med.copy! / CLIP_SECONDS, recordRatio: med.record! / med.copy!,
+  rounds: ROUNDS,
 };
 
 if (!values['skip-live']) {
@@ -105,7 +114,7 @@ if (!values['skip-live']) {
     await h.call('GraphInstanceSet', { name: `cam${i}`, properties: { topologyName: 'PreRoll10', parameters: [{ name: 'rtspUrl', value: rtsp.url('/loop') }] } });
     await h.call('GraphInstanceActivate', { name: `cam${i}` });
   }
-  await new Promise((r) => setTimeout(r, 30_000)); // fill the 10 s pre-roll and reach steady state
+  await new Promise((r) => setTimeout(r, SETTLE_MS)); // fill the 10 s pre-roll and reach steady state
   const samples: number[] = [];
   for (let i = 0; i < 5; i++) {
     samples.push(process.memoryUsage().rss + childRss());
@@ -117,7 +126,7 @@ if (!values['skip-live']) {
   for (let i = 0; i < CAMERAS; i++) await h.call('GraphInstanceDeactivate', { name: `cam${i}` });
   // Baseline: one bare ffmpeg stream-copy pull of the same camera.
   const pull = spawn(findFfmpeg(), ['-nostdin', '-loglevel', 'error', '-rtsp_transport', 'tcp', '-i', rtsp.url('/loop'), '-c', 'copy', '-f', 'mp4', '-movflags', 'frag_keyframe+empty_moov', '-y', '/dev/null'], { stdio: 'ignore' });
-  await new Promise((r) => setTimeout(r, 10_000));
+  await new Promise((r) => setTimeout(r, QUICK ? 4000 : 10_000));
   const bareRss = rssOfPid(pull.pid!);
   pull.kill('SIGKILL');
   await h.close();
@@ -130,15 +139,28 @@ if (!values['skip-live']) {
 }
 rmSync(work, { recursive: true, force: true });
 
-if (values.json) {
-  process.stdout.write(`${JSON.stringify(results)}\n`);
-} else {
-  const f = (x: unknown, d = 3) => (typeof x === 'number' ? x.toFixed(d) : String(x));
-  process.stdout.write(`recording benchmarks (${results.clip}, median of ${ROUNDS} interleaved rounds)\n`);
-  process.stdout.write(`| measure | lva-edge | baseline (same run) | ratio | goal |\n|---|---|---|---|---|\n`);
-  process.stdout.write(`| replay evr-motion-files, CPU s | ${f(results.motionReplayCpuSeconds)} | bare ffmpeg decode → 320×180 gray ${f(results.bareDecodeCpuSeconds)} | ${f(results.motionRatio, 2)} | ≤ 1.2 |\n`);
-  process.stdout.write(`| record-only (gate + file sink), CPU s per video s | ${f(results.recordOnlyCpuPerVideoSecond, 4)} | bare ffmpeg -c copy remux ${f(results.bareCopyCpuPerVideoSecond, 4)} | ${f(results.recordRatio, 2)} | ≤ 1.5 |\n`);
-  if (results.rssPerCameraMiB !== undefined) {
-    process.stdout.write(`| steady RSS per live camera, 10 s pre-roll, 4 Mbit/s (MiB) | ${f(results.rssPerCameraMiB, 1)} (ffmpeg child ${f(results.ffmpegRssPerCameraMiB, 1)}) | bare ffmpeg copy pull ${f(results.bareFfmpegPullRssMiB, 1)} | — | ≤ 80 |\n`);
-  }
+const rows: BenchRow[] = [
+  row({ measure: 'replay evr-motion-files, CPU', ours: med.motion!, unit: 's', baseline: 'bare ffmpeg decode → 320×180 gray', baselineValue: med.decode!, goal: { on: 'ratio', max: 1.2 } }),
+  row({ measure: 'record-only (gate + file sink), CPU per video second', ours: med.record! / CLIP_SECONDS, unit: 's/s', baseline: 'bare ffmpeg -c copy remux', baselineValue: med.copy! / CLIP_SECONDS, goal: { on: 'ratio', max: 1.5 } }),
+];
+if (results.rssPerCameraMiB !== undefined) {
+  rows.push(row({
+    measure: 'steady RSS per live camera, 10 s pre-roll, 4 Mbit/s', ours: results.rssPerCameraMiB as number, unit: 'MiB',
+    baseline: 'bare ffmpeg -c copy RTSP pull', baselineValue: results.bareFfmpegPullRssMiB as number, goal: { on: 'ours', max: 80 },
+  }));
+}
+printReport({
+  bench: 'recording',
+  title: `Recording path (${results.clip}; median of ${ROUNDS} interleaved round${ROUNDS === 1 ? '' : 's'})`,
+  rows,
+  notes: [
+    ...(results.rssPerCameraMiB !== undefined
+      ? [`${CAMERAS} live camera(s) over RTSP; ffmpeg child RSS per camera ${(results.ffmpegRssPerCameraMiB as number).toFixed(1)} MiB, Node process ${(results.nodeRssTotalMiB as number).toFixed(1)} MiB in total.`]
+      : ['live cameras skipped (--skip-live)']),
+    `raw CPU seconds per round: ${JSON.stringify(rawRounded())}`,
+  ],
+}, values.json);
+
+function rawRounded(): Record<string, number[]> {
+  return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, v.map((x) => Number(x.toFixed(3)))]));
 }

@@ -101,6 +101,7 @@ async function run(args: string[]): Promise<number> {
   const daemon = new Daemon({
     settings,
     http: parseHostPort(values.http ?? process.env.LVA_HTTP ?? '127.0.0.1:7070'),
+    metricsHttp: process.env.LVA_METRICS ? parseHostPort(process.env.LVA_METRICS) : null,
     token: process.env.LVA_API_TOKEN || undefined,
     dataDir: values['data-dir'],
   });

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
-import { ControlPlane } from './api/methods.js';
+import type { ControlPlane } from './api/methods.js';
 import { resolveSettings, type ModuleSettings } from './config/settings.js';
 import { GraphStore } from './graph/store.js';
 import { HttpApi } from './http/server.js';
@@ -9,8 +9,8 @@ import { InputRouter } from './runtime/inputs.js';
 import { GraphRunner } from './runtime/graph-runtime.js';
 import { nodeRegistry } from './nodes/registry.js';
 import './nodes/all.js';
-import { rootLogger, type Log } from './util/logger.js';
-import { renderMetrics } from './runtime/metrics.js';
+import { LogControl, pinnedRootLevel, rootLogger, type Log } from './util/logger.js';
+import { DaemonMetrics, MeteredControlPlane, MetricsListener } from './runtime/metrics.js';
 
 /**
  * Composition root of `lva-edge run`: settings → store → control plane → transports. Nothing here
@@ -22,6 +22,8 @@ export interface DaemonOptions {
   settings?: Record<string, unknown>;
   /** `null` disables the local API. */
   http?: { host: string; port: number } | null;
+  /** Metrics-only listener (GET /metrics, /healthz; LVA used port 9600). Off when absent or null. */
+  metricsHttp?: { host: string; port: number } | null;
   token?: string;
   log?: Log;
   dataDir?: string;
@@ -34,19 +36,28 @@ export class Daemon {
   private settings: ModuleSettings;
   private http?: HttpApi;
   readonly log: Log;
+  /** logLevel / logCategories, applied live to every logger of the daemon. */
+  readonly logControl: LogControl;
+  readonly metrics: DaemonMetrics;
   private readonly runners = new Set<GraphRunner>();
+  private readonly eventQueues = new Map<string, () => number>();
   httpAddress?: { host: string; port: number };
+  metricsAddress?: { host: string; port: number };
+  private metricsListener?: MetricsListener;
 
   constructor(private readonly opts: DaemonOptions = {}) {
     this.log = opts.log ?? rootLogger();
     this.settings = resolveSettings(opts.settings ?? {}, { dataDir: opts.dataDir });
+    // The environment's LVA_LOG_LEVEL (or a silent logger handed in by an embedder) wins over the twin.
+    this.logControl = new LogControl(this.log, this.settings,
+      opts.log ? (opts.log.level === 'silent' ? 'silent' : undefined) : pinnedRootLevel());
     this.bus = new EventBus(() => ({
       topic: this.settings.azureMediaServicesArmId ?? `/lva-edge/${os.hostname()}`,
       diagnosticsEventsOutputName: this.settings.diagnosticsEventsOutputName,
       operationalEventsOutputName: this.settings.operationalEventsOutputName,
     }));
     const registry = nodeRegistry();
-    this.control = new ControlPlane({
+    const control = new MeteredControlPlane({
       store: new GraphStore(this.settings.applicationDataDirectory, this.log),
       validationContext: () => ({ allowUnsecuredEndpoints: this.settings.allowUnsecuredEndpoints }),
       log: this.log,
@@ -70,6 +81,33 @@ export class Daemon {
         };
       },
     });
+    this.control = control;
+    this.metrics = new DaemonMetrics({
+      control,
+      runners: () => this.runners,
+      eventQueues: () => [...this.eventQueues].map(([queue, depth]) => ({ queue, depth: depth() })),
+    });
+    control.metrics = this.metrics;
+    // LVA's "Events" log category: one line per published event (no body: bodies can be large).
+    const eventsLog = this.logControl.logger('Events');
+    this.bus.subscribe((e) => {
+      const analytics = e.applicationProperties.eventType.includes('.Analytics.');
+      if (!eventsLog.isLevelEnabled(analytics ? 'debug' : 'info')) return;
+      const fields = { eventType: e.applicationProperties.eventType, subject: e.applicationProperties.subject, output: e.output };
+      if (analytics) eventsLog.debug(fields, 'event');
+      else eventsLog.info(fields, 'event');
+    });
+  }
+
+  /** Reports the depth of an outgoing event queue in /metrics (`lva_event_queue_depth{queue}`). */
+  addEventQueue(queue: string, depth: () => number): void {
+    this.eventQueues.set(queue, depth);
+  }
+
+  /** Applies logLevel / logCategories from desired properties (twin patch or config). */
+  applyLogSettings(desired: Record<string, unknown>): void {
+    const s = resolveSettings(desired, { dataDir: this.opts.dataDir });
+    this.logControl.apply(s);
   }
 
   get currentSettings(): ModuleSettings {
@@ -82,6 +120,7 @@ export class Daemon {
     // applicationDataDirectory is not dynamic (lva-spec §3): keep the one we started with.
     next.applicationDataDirectory = this.settings.applicationDataDirectory;
     this.settings = next;
+    this.logControl.apply(next);
   }
 
   async start(): Promise<void> {
@@ -90,11 +129,16 @@ export class Daemon {
       const { host, port } = this.opts.http ?? { host: '127.0.0.1', port: 7070 };
       this.http = new HttpApi({
         host, port, token: this.opts.token, control: this.control, bus: this.bus, inputs: this.inputs, log: this.log,
-        metrics: () => renderMetrics(this.control, [...this.runners]),
+        metrics: () => this.metrics.render(),
         health: () => ({ ...this.control.counts() }),
       });
       this.httpAddress = await this.http.listen();
       this.log.info({ http: `${this.httpAddress.host}:${this.httpAddress.port}` }, 'local API listening');
+    }
+    if (this.opts.metricsHttp) {
+      this.metricsListener = new MetricsListener(this.metrics, () => ({ ...this.control.counts() }));
+      this.metricsAddress = await this.metricsListener.listen(this.opts.metricsHttp.host, this.opts.metricsHttp.port);
+      this.log.info({ metrics: `${this.metricsAddress.host}:${this.metricsAddress.port}` }, 'metrics listening');
     }
     await this.control.restoreActive(toRestore);
   }
@@ -102,6 +146,7 @@ export class Daemon {
   async stop(): Promise<void> {
     await this.control.shutdown();
     await this.http?.close();
+    await this.metricsListener?.close();
   }
 
   static async loadConfigFile(file: string): Promise<Record<string, unknown>> {

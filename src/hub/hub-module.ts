@@ -6,7 +6,7 @@ import { LvaError } from '../api/errors.js';
 import { METHOD_NAMES } from '../api/methods.js';
 import type { Daemon } from '../daemon.js';
 import type { EventLine } from '../runtime/events.js';
-import { pinoLevel, type Log } from '../util/logger.js';
+import type { Log } from '../util/logger.js';
 import { errSummary, HubConnection, type HubCredentials, type MethodReply } from './hub-connection.js';
 import { OutputQueue } from './output-queue.js';
 import { checkDesired, describeError, desiredVersion, reportableSettings, reportedPatch } from './twin-settings.js';
@@ -156,6 +156,7 @@ export class HubModule {
   async start(daemon: Daemon, startDaemon: () => Promise<void> = () => daemon.start()): Promise<void> {
     // Events produced while the daemon starts (restored instances) must reach the hub too.
     this.unsubscribe = daemon.bus.subscribe((line) => this.onEvent(line));
+    daemon.addEventQueue('iotedge_outputs', () => this.queue.length);
     this.applyLogLevel(daemon, { ...this.base, ...this.lastGood });
     await startDaemon();
     this.daemon = daemon;
@@ -319,8 +320,7 @@ export class HubModule {
   }
 
   private applyLogLevel(daemon: Daemon, settings: Record<string, unknown>): void {
-    const level = Object.entries(settings).find(([k]) => k.toLowerCase() === 'loglevel')?.[1];
-    if (typeof level === 'string') daemon.log.level = pinoLevel(level);
+    daemon.applyLogSettings(settings); // logLevel and logCategories, to every logger of the daemon
   }
 
   // ---- reported properties ----------------------------------------------------------------------

@@ -105,6 +105,11 @@ export class AssetSinkNode extends MediaNode<AssetSinkConfig> {
     this.perActivation = PER_ACTIVATION.test(config.assetNamePattern);
     this.limitBytes = config.localMediaCacheMaximumSizeMiB * 1024 * 1024;
     this.segment90k = Math.round((Number.isFinite(config.segmentLengthMs) ? config.segmentLengthMs : 30_000) * 90);
+    // Upload backlog for /metrics, read only when scraped (lva_upload_backlog_segments / _bytes).
+    Object.defineProperties(this.stats, {
+      backlogSegments: { enumerable: true, get: () => this.uploader?.pending.length ?? 0 },
+      backlogBytes: { enumerable: true, get: () => this.uploader?.pendingBytes ?? 0 },
+    });
   }
 
   override async start(): Promise<void> {
