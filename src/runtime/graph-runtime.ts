@@ -308,7 +308,7 @@ export class GraphRunner implements GraphRuntime {
   }
 
   /** For metrics. */
-  linkStats(): Array<{ from: string; to: string; depth: number; dropped: number; delivered: number }> {
-    return this.links.map((l) => ({ from: l.from, to: l.to, depth: l.depth, dropped: l.stats.dropped, delivered: l.stats.delivered }));
+  linkStats(): Array<{ from: string; to: string; depth: number; dropped: number; delivered: number; queued: number }> {
+    return this.links.map((l) => ({ from: l.from, to: l.to, depth: l.depth, dropped: l.stats.dropped, delivered: l.stats.delivered, queued: l.stats.queued }));
   }
 }
