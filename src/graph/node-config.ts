@@ -159,16 +159,23 @@ class NodeChecker {
     return config;
   }
 
-  private checkUrl(kind: 'rtsp' | 'http' | 'grpc', url: string, tls: boolean): void {
+  private checkUrl(kind: 'rtsp' | 'http' | 'grpc', rawUrl: string, tls: boolean): void {
+    // Error messages quote the URL: never with its password.
+    const url = redactUserinfo(rawUrl);
     let parsed: URL;
     try {
-      parsed = new URL(url);
+      parsed = new URL(rawUrl);
     } catch {
-      if (kind === 'rtsp' && !/^rtsps?:\/\//i.test(url)) {
+      if (kind === 'rtsp' && !/^rtsps?:\/\//i.test(rawUrl)) {
         this.fail(`the RTSP endpoint URL ${quote(url)} must use the rtsp:// or rtsps:// scheme.`, 'RtspEndpointUrlInvalidScheme');
       }
       this.fail(`endpoint.url ${quote(url)} is not a valid URL.`);
     }
+    // The URL becomes one ffmpeg argument (or an HTTP request line): whitespace and control characters
+    // have no business there (WHATWG parsing would silently drop some of them, ffmpeg would not).
+    // eslint-disable-next-line no-control-regex
+    if (/[\s\u0000-\u001f\u007f]/.test(rawUrl)) this.fail('endpoint.url must not contain whitespace or control characters.');
+    if (/%00/.test(rawUrl)) this.fail('endpoint.url must not contain an encoded NUL (%00).');
     const scheme = parsed.protocol.slice(0, -1).toLowerCase();
     if (kind === 'rtsp') {
       if (scheme !== 'rtsp' && scheme !== 'rtsps') {
@@ -256,6 +263,21 @@ class NodeChecker {
     if (/[\u0000-\u001f]/.test(v)) this.fail(`'${path}' must not contain control characters.`);
     return v;
   }
+}
+
+/** `scheme://user:***@host…`: the URL with any password masked, for error messages. */
+export function redactUserinfo(url: string): string {
+  const m = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url);
+  if (!m) return url;
+  const start = m[0].length;
+  const rest = url.slice(start);
+  // The authority ends at the first '/', '?' or '#'; the userinfo at its last '@' (as URL parsers read it).
+  const authority = rest.slice(0, rest.search(/[/?#]|$/));
+  const at = authority.lastIndexOf('@');
+  if (at < 0) return url;
+  const colon = authority.indexOf(':');
+  if (colon < 0 || colon > at) return url;
+  return url.slice(0, start + colon + 1) + '***' + url.slice(start + at);
 }
 
 function fmtMs(ms: number): string {

@@ -62,7 +62,7 @@ import {
   type TopologyProperties,
   type TopologyResource,
 } from './model.js';
-import { buildNodeConfigs, ExtensionTypes, listNodes, type NodeEntry } from './node-config.js';
+import { buildNodeConfigs, ExtensionTypes, listNodes, redactUserinfo, type NodeEntry } from './node-config.js';
 import { formatTarget, isPlainObject, quote, type PathSegment } from './normalize.js';
 import { isSystemVariable, parseParameterValue, scanTokens, substituteTokens, SystemVariables } from './params.js';
 import { assertMatchesSchema, normalizer, SchemaIds, secretPropertyNames } from './schemas.js';
@@ -508,6 +508,8 @@ export function checkTopologyUpdate(oldT: TopologyResource, newT: TopologyResour
 const SECRET_PROPERTIES = secretPropertyNames(SchemaIds.topology['2.0']);
 
 function withoutSecrets(value: unknown): unknown {
+  // A password can also hide in a URL's userinfo (rtsp://user:pass@camera): masked in every string.
+  if (typeof value === 'string') return redactUserinfo(value);
   if (Array.isArray(value)) return value.map(withoutSecrets);
   if (!isPlainObject(value)) return value;
   const out: Record<string, unknown> = {};
@@ -519,7 +521,7 @@ function withoutSecrets(value: unknown): unknown {
 export function redactTopology(t: TopologyResource): TopologyResource {
   const copy = structuredClone(t);
   copy.properties.parameters = copy.properties.parameters.map((p) => {
-    if (p.type !== 'SecretString' || p.default === undefined) return p;
+    if (p.type !== 'SecretString' || p.default === undefined) return typeof p.default === 'string' ? { ...p, default: redactUserinfo(p.default) } : p;
     const { default: _secret, ...rest } = p;
     return rest;
   });
@@ -532,8 +534,9 @@ export function redactTopology(t: TopologyResource): TopologyResource {
 /** A deep copy without the values of the topology's SecretString parameters. */
 export function redactInstance(i: InstanceResource, t?: TopologyResource): InstanceResource {
   const copy = structuredClone(i);
-  if (!t) return copy;
-  const secret = new Set(t.properties.parameters.filter((p) => p.type === 'SecretString').map((p) => p.name));
-  copy.properties.parameters = copy.properties.parameters.map((p) => (secret.has(p.name) ? { name: p.name } : p));
+  const secret = new Set((t?.properties.parameters ?? []).filter((p) => p.type === 'SecretString').map((p) => p.name));
+  copy.properties.parameters = copy.properties.parameters.map((p) => (secret.has(p.name)
+    ? { name: p.name }
+    : typeof p.value === 'string' ? { ...p, value: redactUserinfo(p.value) } : p));
   return copy;
 }

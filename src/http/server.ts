@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { ControlPlane } from '../api/methods.js';
 import { LvaError } from '../api/errors.js';
@@ -84,9 +84,9 @@ export class HttpApi {
     const h = req.headers.authorization ?? '';
     const m = /^Bearer\s+(.+)$/i.exec(h);
     if (!m) return false;
-    const a = Buffer.from(m[1]!);
-    const b = Buffer.from(token);
-    return a.length === b.length && timingSafeEqual(a, b);
+    // Compare fixed-length digests: constant time whatever the presented token's length.
+    const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+    return timingSafeEqual(digest(m[1]!.trim()), digest(token));
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

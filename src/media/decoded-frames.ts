@@ -90,3 +90,45 @@ export async function* readDecodedFrames(stream: AsyncIterable<Buffer | string>)
   parser.end();
   for (const f of frames.splice(0)) yield f;
 }
+
+/** One picture of an image output (an extension's scaled + encoded image), before it joins its Frame. */
+export interface RawImageSample {
+  pts90k: number;
+  width: number;
+  height: number;
+  data: Buffer;
+}
+
+/**
+ * Reads one extension-image pipe of the ingest ffmpeg (pipe:4…, see ffmpeg-args.ts pictureOutputs):
+ * fragmented MOV with one video track whose samples are complete images (JPEG, PNG or BMP files, or
+ * raw pixel buffers, byte-exact as ffmpeg's encoder wrote them). pts90k is on the same timeline as
+ * the copied samples and the gray frames.
+ */
+export class ImageStreamParser {
+  private readonly parser: Fmp4Parser;
+  private track: TrackInfo | null = null;
+
+  constructor(onImage: (image: RawImageSample) => void, opts: Fmp4ParserOptions = {}) {
+    this.parser = new Fmp4Parser((item) => {
+      if (item.kind === 'init') {
+        const video = item.tracks.find((t) => t.kind === 'video');
+        if (!video || !video.width || !video.height) throw new Mp4FormatError('image stream has no video track with a size');
+        this.track = video;
+        return;
+      }
+      const s = item.sample;
+      const track = this.track;
+      if (!track || s.track.id !== track.id) return;
+      onImage({ pts90k: s.pts90k, width: track.width!, height: track.height!, data: s.data });
+    }, opts);
+  }
+
+  push(chunk: Buffer): void {
+    this.parser.push(chunk);
+  }
+
+  end(): void {
+    this.parser.end();
+  }
+}

@@ -52,6 +52,9 @@ export interface FfmpegProcessOptions {
   stdout?: 'pipe' | 'ignore';
   /** Open fd 3 as a second output pipe (ffmpeg output `pipe:3`), exposed as `extraOutput`. */
   extraOutput?: boolean;
+  /** Open this many output pipes from fd 3 on (`pipe:3`, `pipe:4`, …), exposed as `extraOutputs`;
+   * overrides `extraOutput`. */
+  extraOutputCount?: number;
   /** How many stderr lines to keep (default 50). */
   stderrLines?: number;
   /**
@@ -143,8 +146,10 @@ export class FfmpegProcess {
   readonly pid: number | undefined;
   /** The child's stdout (null with `stdout: 'ignore'` or after a spawn error). Consume it. */
   readonly stdout: Readable | null = null;
-  /** fd 3 of the child (null unless `extraOutput: true`). */
+  /** fd 3 of the child (null unless `extraOutput: true` or `extraOutputCount` ≥ 1). */
   readonly extraOutput: Readable | null = null;
+  /** fds 3, 4, … of the child (`extraOutputCount` of them). */
+  readonly extraOutputs: Readable[] = [];
   /** The child's stdin (null unless `stdin: 'pipe'`). */
   readonly stdin: Writable | null = null;
   /** Resolves once, when the child has been reaped (or failed to spawn). Never rejects. */
@@ -197,7 +202,7 @@ export class FfmpegProcess {
       options.stdin ?? 'ignore',
       options.stdout ?? 'pipe',
       'pipe',
-      ...(options.extraOutput ? (['pipe'] as const) : []),
+      ...Array.from({ length: options.extraOutputCount ?? (options.extraOutput ? 1 : 0) }, () => 'pipe' as const),
     ];
     let child: ChildProcess;
     try {
@@ -234,14 +239,16 @@ export class FfmpegProcess {
       child.stdout.pipe(out);
       this.stdout = out;
     }
-    const fd3 = child.stdio[3];
-    if (options.extraOutput && fd3 && 'read' in fd3) {
+    for (let fd = 3; fd < stdio.length; fd++) {
+      const pipe = child.stdio[fd];
+      if (!pipe || !('read' in pipe)) continue;
       const out = new PassThrough();
-      fd3.on('data', () => this.markProgress());
-      fd3.on('error', () => {});
-      fd3.pipe(out);
-      this.extraOutput = out;
+      pipe.on('data', () => this.markProgress());
+      pipe.on('error', () => {});
+      pipe.pipe(out);
+      this.extraOutputs.push(out);
     }
+    this.extraOutput = this.extraOutputs[0] ?? null;
     if (child.stdin) {
       child.stdin.on('error', () => {}); // EPIPE once the child is gone
       this.stdin = child.stdin;

@@ -24,8 +24,8 @@
  */
 
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { constants as fsConstants, createReadStream } from 'node:fs';
+import { lstat, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 
 import { Fmp4Parser } from './fmp4-parser.js';
 import { box, childBoxes, fullBox, i32, i64, u16, u32, u64, zeros } from './mp4-boxes.js';
@@ -146,7 +146,8 @@ export class Fmp4Writer {
         throw new Error(`Fmp4Writer: track ${t.id} timescale ${t.timescale} must be in 1..90000`);
       }
     }
-    const fh = await open(path + '.partial', 'w', 0o644);
+    // O_NOFOLLOW: a symlink planted under the clip's name must not redirect the write outside the sink's directory.
+    const fh = await open(path + '.partial', fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_NOFOLLOW, 0o644);
     try {
       await fh.chmod(0o644); // the umask must not make clips unreadable to the uploader/web server
     } catch (err) {
@@ -167,6 +168,35 @@ export class Fmp4Writer {
     return this.enqueue(async () => {
       result = await this.doClose();
     }).then(() => result!);
+  }
+
+  /**
+   * After a failed write (typically ENOSPC): cuts the file back to its last complete fragment and
+   * finishes it like close() (header durations, mfra, fsync, rename), so what was recorded before the
+   * failure becomes a normal, reported clip instead of a half-written `.partial`. Samples not yet on
+   * disk are dropped. Cutting the file frees the bytes of the failed fragment, which is what the small
+   * mfra needs. Throws (and removes the `.partial`) when no fragment was ever completed.
+   */
+  salvage(): Promise<Fmp4WriterResult> {
+    let result: Fmp4WriterResult | undefined;
+    const step = async (): Promise<void> => {
+      if (this.closed) throw new Error('Fmp4Writer: already closed');
+      for (const t of this.tracks) {
+        t.fragment = [];
+        t.pending = null;
+      }
+      if (!this.header || this.sampleCount === 0) {
+        // The header goes out with the first fragment: without a complete one there is nothing to keep.
+        this.closed = true;
+        await this.fh.close();
+        await unlink(this.partialPath).catch(() => undefined);
+        throw new Error('Fmp4Writer: no complete fragment to salvage');
+      }
+      result = await this.finishFile();
+    };
+    const p = this.chain.then(step, step);
+    this.chain = p.catch(() => undefined);
+    return p.then(() => result!);
   }
 
   /** Stops writing: the fragments already written stay in `.partial`, which remains playable. */
@@ -265,11 +295,19 @@ export class Fmp4Writer {
       await unlink(this.partialPath).catch(() => undefined);
       throw new Error('Fmp4Writer: no samples were written; nothing to finish');
     }
+    return this.finishFile();
+  }
+
+  /** mfra, real durations in the header, fsync, rename: the file becomes the finished clip. */
+  private async finishFile(): Promise<Fmp4WriterResult> {
     const mfra = buildMfra(this.tracks);
+    // fileSize stays the end of the media (fragments), so a salvage after a failure here cuts the
+    // file back to it and writes the index again.
+    await this.fh.truncate(this.fileSize);
     await this.fh.write(mfra, 0, mfra.length, this.fileSize);
-    this.fileSize += mfra.length;
+    const sizeBytes = this.fileSize + mfra.length;
     this.patchDurations();
-    await this.fh.write(this.header, 0, this.header.length, 0);
+    await this.fh.write(this.header!, 0, this.header!.length, 0);
     await this.fh.datasync();
     this.closed = true;
     await this.fh.close();
@@ -278,7 +316,7 @@ export class Fmp4Writer {
     const first = this.clipStart90k!;
     return {
       path: this.path,
-      sizeBytes: this.fileSize,
+      sizeBytes,
       sha256,
       firstPts90k: first,
       lastEndPts90k: this.lastEnd90k,
@@ -570,6 +608,8 @@ export type RecoverResult =
  */
 export async function recoverPartial(partialPath: string, opts: Fmp4WriterOptions = {}): Promise<RecoverResult> {
   if (!partialPath.endsWith('.partial')) return { ok: false, partialPath, reason: 'not a .partial file' };
+  // Only files we wrote: a symlink planted under a clip's name must not pull another file into the sink.
+  if (!(await lstat(partialPath).then((st) => st.isFile(), () => false))) return { ok: false, partialPath, reason: 'not a regular file' };
   const finalPath = partialPath.slice(0, -'.partial'.length);
   if (finalPath.endsWith(RECOVERY_SUFFIX)) {
     // Our own temp from a recovery that was itself interrupted; the original .partial is still there.

@@ -49,8 +49,27 @@ export interface Frame {
   readonly pts90k: number;
   readonly width: number;
   readonly height: number;
-  readonly format: 'gray';
+  /** 'gray': `data` is width*height luma for pixel analysis (motion). 'none': no processor asked for
+   * analysis pixels; `data` is empty and the frame only carries `images` (extensions). */
+  readonly format: 'gray' | 'none';
   readonly data: Uint8Array;
+  /** Images encoded by ffmpeg for extensions, from the same decoded picture, keyed by ImageRequest key. */
+  readonly images?: ReadonlyMap<string, EncodedImage>;
+}
+
+/** One picture as an extension receives it (lva-spec §2.3 Image): scaled and encoded by ffmpeg. */
+export interface EncodedImage {
+  readonly width: number;
+  readonly height: number;
+  /** MIME type sent as Content-Type: image/jpeg, image/png, image/bmp or image/x-raw. */
+  readonly contentType: string;
+  /** Raw only: the ffmpeg pixel format name (e.g. rgb24) and bytes per row of plane 0. */
+  readonly pixelFormat?: string;
+  readonly stride?: number;
+  /** Where the source picture sits inside the image (Pad mode adds bars), as fractions of the image:
+   * boxes the extension returns relative to the image are mapped back to the frame with it. */
+  readonly content: { readonly l: number; readonly t: number; readonly w: number; readonly h: number };
+  readonly data: Buffer;
 }
 
 export const TICKS_PER_SECOND = 90_000;

@@ -1,5 +1,5 @@
 import type { Frame, Sample, TrackInfo } from '../media/sample.js';
-import type { NodeConfig, ResolvedNode } from '../graph/model.js';
+import type { ImageConfig, NodeConfig, ResolvedNode } from '../graph/model.js';
 import type { EventClass } from '../runtime/events.js';
 import type { InputRouter } from '../runtime/inputs.js';
 import type { MediaClock } from '../runtime/media-clock.js';
@@ -91,6 +91,28 @@ export interface DecodeRequest {
   height: number;
   /** Upper bound on analysed frames per second; undefined = every frame. */
   fps?: number;
+  /**
+   * Encoded images for extensions (runtime-filled for sources; factories declare theirs with
+   * `image()`). Every image of a picture is cut from the same decoded frame as the gray copy, so a
+   * Frame carries its gray pixels and its images together. `width`/`height` 0 = no gray copy wanted.
+   */
+  images?: ImageRequest[];
+}
+
+/** One image output of the source's ffmpeg: how an extension wants its pictures scaled and encoded. */
+export interface ImageRequest {
+  /** Same scale + format = same key = one shared ffmpeg output (several extensions may share it). */
+  readonly key: string;
+  readonly scale?: ImageConfig['scale'];
+  readonly format: ImageConfig['format'];
+}
+
+export function imageRequestKey(image: ImageConfig): string {
+  const s = image.scale;
+  const f = image.format;
+  const scale = s ? `${s.mode}:${s.width ?? ''}x${s.height ?? ''}` : 'source';
+  const format = f.encoding === 'Jpeg' ? `Jpeg:${f.quality ?? ''}` : f.encoding === 'Raw' ? `Raw:${f.pixelFormat}` : f.encoding;
+  return `${scale}/${format}`;
 }
 
 export abstract class MediaNode<C extends NodeConfig = NodeConfig> {
@@ -126,6 +148,11 @@ export interface NodeFactory {
   accepts(pad: number, node: ResolvedNode): ReadonlySet<ItemKind>;
   /** For processors needing pixels: the decoded frames they want from the source. */
   decode?(node: ResolvedNode): DecodeRequest | undefined;
+  /** For extensions: the encoded image they send, produced by the (upstream) source's ffmpeg. */
+  image?(node: ResolvedNode): ImageRequest | undefined;
+  /** Upper bound this node puts on the frames per second it passes on (frame-rate filter, sampling),
+   * so the source's ffmpeg decodes/encodes no more than some consumer can use. */
+  maxFps?(node: ResolvedNode): number | undefined;
   create(node: ResolvedNode, ctx: NodeContext): MediaNode;
 }
 

@@ -1,7 +1,7 @@
 import { LvaError, moduleValidationError, graphValidationError } from '../api/errors.js';
 import type { ResolvedGraph, ResolvedNode } from '../graph/model.js';
 import { NodeTypes } from '../graph/model.js';
-import type { Caps, DecodeRequest, Item, MediaNode, NodeContext, NodeFactory } from '../nodes/node.js';
+import type { Caps, DecodeRequest, ImageRequest, Item, MediaNode, NodeContext, NodeFactory } from '../nodes/node.js';
 import type { EventBus, EventClass } from './events.js';
 import type { InputRouter } from './inputs.js';
 import { Link, type LinkPolicy } from './link.js';
@@ -107,7 +107,13 @@ export class GraphRunner implements GraphRuntime {
     }
   }
 
-  /** Decode request for each RTSP source: the largest size any direct consumer asks for. */
+  /**
+   * Decode request for each RTSP source: the largest gray size any direct consumer asks for, plus
+   * one image output per distinct image any extension downstream (directly, behind a frame-rate
+   * filter, behind a motion detector or another extension) asks for. The rate is the fastest any
+   * consumer can use: an extension uses no more than its sampling rate or a frame-rate filter on its
+   * way, so ffmpeg decodes and encodes no more than that (undefined = some consumer wants every frame).
+   */
   decodeFor(sourceName: string): DecodeRequest | undefined {
     let req: DecodeRequest | undefined;
     for (const c of this.order) {
@@ -119,7 +125,38 @@ export class GraphRunner implements GraphRuntime {
             fps: req.fps === undefined || d.fps === undefined ? undefined : Math.max(req.fps, d.fps) }
         : { ...d };
     }
-    return req;
+    const images = new Map<string, ImageRequest>();
+    let imageFps = 0;
+    for (const c of this.order) {
+      const img = c.factory.image?.(c.spec);
+      if (!img || !this.isDownstreamOf(c, sourceName)) continue;
+      if (!images.has(img.key)) images.set(img.key, img);
+      imageFps = Math.max(imageFps, this.rateOut(c));
+    }
+    if (images.size === 0) return req;
+    const fps = req && req.fps === undefined ? Infinity : Math.max(req?.fps ?? 0, imageFps);
+    return {
+      width: req?.width ?? 0, height: req?.height ?? 0,
+      ...(Number.isFinite(fps) ? { fps } : {}),
+      images: [...images.values()],
+    };
+  }
+
+  private isDownstreamOf(c: CompiledNode, sourceName: string, seen = new Set<string>()): boolean {
+    for (const i of c.spec.inputs) {
+      if (i.nodeName === sourceName) return true;
+      if (seen.has(i.nodeName)) continue;
+      seen.add(i.nodeName);
+      if (this.isDownstreamOf(this.nodes.get(i.nodeName)!, sourceName, seen)) return true;
+    }
+    return false;
+  }
+
+  /** Most pictures per second node `c` can pass on (Infinity = no limit on its path). */
+  private rateOut(c: CompiledNode): number {
+    let inRate = c.spec.inputs.length === 0 ? Infinity : 0;
+    for (const i of c.spec.inputs) inRate = Math.max(inRate, this.rateOut(this.nodes.get(i.nodeName)!));
+    return Math.min(inRate, c.factory.maxFps?.(c.spec) ?? Infinity);
   }
 
   /** Whether a consumer of `sourceName`'s encoded media lets audio through its selectors. */
@@ -131,13 +168,17 @@ export class GraphRunner implements GraphRuntime {
 
   async start(): Promise<void> {
     this.finished = new Promise((r) => (this.resolveFinished = r));
+    const replay = this.env.replay;
     for (const c of this.order) c.node = c.factory.create(c.spec, this.contextFor(c));
     // Links.
     for (const c of this.order) {
       c.spec.inputs.forEach((input, pad) => {
         const from = this.nodes.get(input.nodeName)!;
         const accepts = c.factory.accepts(pad, c.spec);
-        const policy: LinkPolicy = accepts.has('frame') && !accepts.has('sample') ? 'drop-oldest' : 'lossless';
+        // Deterministic replay never drops analysis frames: an extension waits for each answer and the
+        // source pauses reading while the graph has a backlog.
+        const deterministic = replay !== undefined && !replay.realtime;
+        const policy: LinkPolicy = accepts.has('frame') && !accepts.has('sample') && !deterministic ? 'drop-oldest' : 'lossless';
         const link = new Link(from.spec.config.name, c.spec.config.name, pad, input.outputSelectors, accepts, policy,
           (p, item, lost) => this.deliver(c, p, item, lost),
           (l, n, reason) => this.onDrop(l, n, reason));
@@ -277,7 +318,9 @@ export class GraphRunner implements GraphRuntime {
         return n;
       },
       outputRoot: replay?.outputRoot ?? this.env.settings().outputRootDirectory,
-      replayInput: replay && c.spec.config.type === NodeTypes.RtspSource ? { path: replay.input, realtime: replay.realtime } : undefined,
+      // Every node learns it runs in a replay (gate and extensions are deterministic there); only the
+      // RTSP source reads the file.
+      replayInput: replay ? { path: replay.input, realtime: replay.realtime } : undefined,
       publish: (eventClass: EventClass, name: string, body: Record<string, unknown>, opts?: { eventTime?: string; output?: string }) => {
         this.env.bus.publish({ eventClass, name, subject: this.subject(c.spec), body, eventTime: opts?.eventTime, output: opts?.output });
       },

@@ -23,6 +23,11 @@ export interface RtspServerOptions {
   size?: string;
   /** Frame rate of the synthetic mounts; default 30 (IDR every 2 s). */
   fps?: number;
+  /**
+   * Every mount requires these credentials (GstRtspServer's RTSPAuth: Basic, or Digest MD5 with
+   * qop=auth). Handed to the server through its environment, never its command line (`ps` shows that).
+   */
+  auth?: { method: 'basic' | 'digest'; username: string; password: string };
 }
 
 export interface RtspTestServer {
@@ -78,7 +83,11 @@ function spawnServer(port: number, relayPort: number, opts: RtspServerOptions): 
     detached: true,
     stdio: ['pipe', 'pipe', 'pipe'],
     // The marker lets leftover detection attribute the /loop feeder ffmpeg to this test process.
-    env: { ...process.env, [SPAWNED_BY_ENV]: String(process.pid) },
+    env: {
+      ...process.env,
+      [SPAWNED_BY_ENV]: String(process.pid),
+      ...(opts.auth ? { LVA_TEST_RTSP_AUTH: JSON.stringify(opts.auth) } : {}),
+    },
   });
   running.add(child);
   child.once('exit', () => {

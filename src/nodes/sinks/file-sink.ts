@@ -103,12 +103,40 @@ export class FileSinkNode extends MediaNode<FileSinkConfig> {
       await clip.writer.write(s);
       clip.bytes += s.data.length;
     } catch (err) {
-      this.stats.failed++;
-      this.ctx.publish('Diagnostics', 'StorageError', { code: 'WriteFailed', outputLocation: clip.path, message: (err as Error).message });
-      await clip.writer.abort().catch(() => {});
-      this.clip = null;
-      this.activation = null; // the rest of this activation is lost; reported above
+      await this.onWriteFailed(clip, err as NodeJS.ErrnoException);
     }
+  }
+
+  /**
+   * A write failed (a full disk, an I/O error). What reached the disk before is kept: the file is cut
+   * back to its last complete fragment and finished, and reported like any clip (truncated), so no
+   * half-written `.partial` is left behind unreported. On a full disk the activation goes on: the
+   * next keyframe opens a new clip once ensureFreeSpace() finds room (deleting this sink's oldest
+   * clips), and reports DiskSpaceExhausted while it cannot. Any other error ends the activation.
+   */
+  private async onWriteFailed(clip: OpenClip, err: NodeJS.ErrnoException): Promise<void> {
+    this.clip = null;
+    this.stats.failed++;
+    const diskFull = err.code === 'ENOSPC' || err.code === 'EDQUOT';
+    this.ctx.publish('Diagnostics', 'StorageError', {
+      code: diskFull ? 'DiskSpaceExhausted' : 'WriteFailed', outputLocation: clip.path,
+      message: diskFull ? `The disk filled up while recording; the clip ends here (${err.message}).` : err.message,
+    });
+    if (diskFull) this.storageFull = true; // reported; resume only with room to spare (ensureFreeSpace)
+    try {
+      const r = await clip.writer.salvage();
+      this.reportClosed(clip, r, true);
+    } catch (salvageErr) {
+      // Nothing complete was written (the .partial is gone), or even finishing failed: the .partial
+      // is kept (playable up to its last fragment, finished at the next start) and reported here.
+      await clip.writer.abort().catch(() => {});
+      const left = await fs.lstat(clip.writer.partialPath).then(() => clip.writer.partialPath, () => null);
+      this.ctx.publish('Diagnostics', 'StorageError', {
+        code: 'ClipNotFinished', outputLocation: clip.path, ...(left ? { partialFile: left } : {}),
+        message: (salvageErr as Error).message,
+      });
+    }
+    if (!diskFull) this.activation = null; // the rest of this activation is lost; reported above
   }
 
   private async openClip(first: Sample): Promise<boolean> {
@@ -147,10 +175,17 @@ export class FileSinkNode extends MediaNode<FileSinkConfig> {
     try {
       r = await clip.writer.close();
     } catch (err) {
-      this.stats.failed++;
-      this.ctx.publish('Diagnostics', 'StorageError', { code: 'FinalizeFailed', outputLocation: clip.path, message: (err as Error).message });
+      // Flushing the last fragment or the index failed (e.g. the disk filled up): keep what is on disk.
+      this.clip = clip;
+      await this.onWriteFailed(clip, err as NodeJS.ErrnoException);
       return;
     }
+    this.reportClosed(clip, r, cut);
+    await this.enforceQuota(r.path).catch((err) => this.ctx.log.error({ err: (err as Error).message }, 'retention failed'));
+  }
+
+  /** RecordingStopped + RecordingAvailable for a finished file. */
+  private reportClosed(clip: OpenClip, r: Fmp4WriterResult, cut: boolean): void {
     this.stats.clips++;
     const clock = this.ctx.clock;
     const common = {
@@ -166,7 +201,6 @@ export class FileSinkNode extends MediaNode<FileSinkConfig> {
     const at = { eventTime: clock.toDate(r.lastEndPts90k).toISOString() };
     this.ctx.publish('Operational', 'RecordingStopped', common, at);
     this.ctx.publish('Operational', 'RecordingAvailable', { ...common, sizeBytes: r.sizeBytes, sha256: r.sha256 }, at);
-    await this.enforceQuota(r.path).catch((err) => this.ctx.log.error({ err: (err as Error).message }, 'retention failed'));
   }
 
   /**
@@ -193,22 +227,33 @@ export class FileSinkNode extends MediaNode<FileSinkConfig> {
       const st = await fs.statfs(this.baseDir);
       return st.bavail * st.bsize;
     };
+    // After the disk was found full, recording resumes only with twice the floor free, so a disk
+    // hovering at the limit does not open and fail a clip at every keyframe.
+    const need = this.storageFull ? 2 * FREE_SPACE_FLOOR : FREE_SPACE_FLOOR;
     let avail = await free().catch(() => Infinity);
-    if (avail >= FREE_SPACE_FLOOR) {
+    if (avail >= need) {
       this.storageFull = false;
       return true;
     }
-    for (const f of await this.ownFiles()) {
+    const own = await this.ownFiles();
+    // When even all of our clips would not free enough (the disk is full of other data), deleting
+    // them would destroy recordings for nothing: keep them and report.
+    const reclaimable = own.reduce((sum, f) => sum + f.size, 0);
+    for (const f of avail + reclaimable >= need ? own : []) {
       await fs.rm(f.path, { force: true });
       this.stats.deletedForQuota++;
+      this.ctx.log.info({ file: f.path }, 'deleted oldest clip (disk space)');
       avail = await free().catch(() => Infinity);
-      if (avail >= FREE_SPACE_FLOOR) break;
+      if (avail >= need) break;
     }
-    if (avail >= FREE_SPACE_FLOOR) return true;
+    if (avail >= need) {
+      this.storageFull = false;
+      return true;
+    }
     if (!this.storageFull) {
       this.storageFull = true;
       this.ctx.publish('Diagnostics', 'StorageError', {
-        code: 'DiskSpaceExhausted', outputLocation: this.baseDir, freeBytes: avail, floorBytes: FREE_SPACE_FLOOR,
+        code: 'DiskSpaceExhausted', outputLocation: this.baseDir, freeBytes: avail, floorBytes: need,
         message: 'Not enough free disk space to start a clip; the event was not recorded.',
       });
     }

@@ -1,12 +1,15 @@
 import { NodeTypes, type RtspSourceConfig } from '../../graph/model.js';
 import { applyEndpointAliases } from '../../config/settings.js';
-import { buildIngestArgs, redactUrl } from '../../media/ffmpeg-args.js';
+import { buildIngestArgs, imageEncoding, padContent, redactUrl } from '../../media/ffmpeg-args.js';
+import { relayIfCredentials, type RtspCredentialRelay } from '../../media/rtsp-relay.js';
 import { FfmpegProcess, type FfmpegExit } from '../../media/ffmpeg-process.js';
 import { Fmp4Parser } from '../../media/fmp4-parser.js';
-import { DecodedFrameParser } from '../../media/decoded-frames.js';
-import type { Frame, Sample, TrackInfo } from '../../media/sample.js';
+import { DecodedFrameParser, ImageStreamParser, type RawImageSample } from '../../media/decoded-frames.js';
+import { PictureJoiner } from '../../media/picture-join.js';
+import type { EncodedImage, Frame, Sample, TrackInfo } from '../../media/sample.js';
 import { Supervisor, type RunContext, type RunOutcome, type SupervisorState } from '../../runtime/supervisor.js';
-import { caps, kinds, MediaNode, type Item, type NodeContext, type NodeFactory } from '../node.js';
+import { reachabilityWakingClock, rtspTarget } from '../../runtime/reachability.js';
+import { caps, kinds, MediaNode, type ImageRequest, type Item, type NodeContext, type NodeFactory } from '../node.js';
 
 /**
  * `#Microsoft.Media.MediaGraphRtspSource`: one ffmpeg child per connection stream-copies the camera
@@ -22,7 +25,9 @@ import { caps, kinds, MediaNode, type Item, type NodeContext, type NodeFactory }
  *   media timeline, and reading pauses while the graph has a backlog, so nothing is dropped.
  */
 
-const LIVE_STALL_MS = 10_000;
+// A hung camera or ffmpeg must be detected within 10 s (issue 8): no byte for 8 s, while a live
+// stream delivers one fragment per frame.
+const LIVE_STALL_MS = 8_000;
 const REPLAY_STALL_MS = 120_000;
 /** A jump of more than this between consecutive video samples is treated as a discontinuity. */
 const MAX_FORWARD_JUMP_TICKS = 10 * 90_000;
@@ -32,6 +37,7 @@ const REPLAY_BACKLOG_LOW = 8;
 
 export class RtspSourceNode extends MediaNode<RtspSourceConfig> {
   private supervisor?: Supervisor;
+  private relay?: RtspCredentialRelay;
   private proc?: FfmpegProcess;
   private stopped = false;
   private ended = false;
@@ -40,6 +46,10 @@ export class RtspSourceNode extends MediaNode<RtspSourceConfig> {
   private runFirstRaw: number | null = null;
   private lastVideoPts = -Infinity;
   private lastVideoRaw = -Infinity;
+  /** Offset applied to recent video samples, by their raw pts (bounded): pictures reuse it. */
+  private readonly videoOffsets = new Map<number, number>();
+  /** Last plausible sample duration per track id (track timescale). */
+  private readonly lastDurations = new Map<number, number>();
   private lastEmitted = -Infinity;
   private pendingDiscont = false;
   private tracks: TrackInfo[] = [];
@@ -54,6 +64,7 @@ export class RtspSourceNode extends MediaNode<RtspSourceConfig> {
 
   /** The camera URL with the configured credentials (userinfo). Never logged: use redactUrl(). */
   private inputUrl(): string {
+    if (this.relay) return this.relay.sessionUrl(); // credentials stay in the relay, off ffmpeg's command line
     const { credentials } = this.config.endpoint;
     const url = applyEndpointAliases(this.config.endpoint.url, this.ctx.settings.endpointAliases);
     if (!credentials?.username) return url;
@@ -67,11 +78,18 @@ export class RtspSourceNode extends MediaNode<RtspSourceConfig> {
   override async start(): Promise<void> {
     // Build once up front so a bad URL fails Activate instead of looping in the supervisor.
     this.args();
+    if (!this.replay) {
+      const tunnel = this.config.transport === 'Http' ? 'http' as const : undefined;
+      this.relay = (await relayIfCredentials(this.inputUrl(), { tunnel, onError: (m) => this.ctx.log.warn(m) })).relay;
+    }
     this.supervisor = new Supervisor({
       run: (rc) => this.runOnce(rc),
       restartOnEnd: !this.replay,
       ...(this.replay ? { initialDelayMs: 0, maxDelayMs: 0 } : {}),
       onStateChange: (s) => this.onSupervisorState(s),
+      // A camera that went away is retried as soon as its RTSP port answers again (not after the backoff),
+      // and 5 s of media make a connection count as healthy again (a later drop starts from 1 s).
+      ...(this.replay ? {} : { resetAfterMs: 5_000, ...this.reconnectClock() }),
     });
     this.supervisor.start();
     if (this.replay) {
@@ -79,12 +97,18 @@ export class RtspSourceNode extends MediaNode<RtspSourceConfig> {
     }
   }
 
+  private reconnectClock(): { clock?: ReturnType<typeof reachabilityWakingClock> } {
+    const target = rtspTarget(applyEndpointAliases(this.config.endpoint.url, this.ctx.settings.endpointAliases));
+    return target ? { clock: reachabilityWakingClock(target) } : {};
+  }
+
   private args(): string[] {
     const input = this.ctx.replayInput;
     const args = buildIngestArgs({
       input: input ? input.path : this.inputUrl(),
       inputKind: input ? 'file' : 'rtsp',
-      rtspTransport: this.config.transport === 'Http' ? 'http' : 'tcp',
+      // Through the relay ffmpeg always speaks TCP-interleaved RTSP; the relay tunnels over HTTP if asked.
+      rtspTransport: this.config.transport === 'Http' && !this.relay ? 'http' : 'tcp',
       realtime: input?.realtime,
       decode: this.ctx.decode,
       audio: this.ctx.wantsAudio,
@@ -107,12 +131,15 @@ export class RtspSourceNode extends MediaNode<RtspSourceConfig> {
     if (this.stopped) return 'ended';
     const replay = this.replay;
     const decode = this.ctx.decode !== undefined;
+    const images = this.ctx.decode?.images ?? [];
+    const gray = decode && (images.length === 0 || this.ctx.decode!.width > 0);
+    const pictureOutputs = (gray ? 1 : 0) + images.length;
     const sdp: string[] = [];
     let inSdp = false;
     let sessionAnnounced = false;
     const proc = new FfmpegProcess({
       args: this.args(),
-      extraOutput: decode,
+      extraOutputCount: pictureOutputs,
       stallTimeoutMs: replay ? REPLAY_STALL_MS : LIVE_STALL_MS,
       redact: (line) => {
         const pw = this.config.endpoint.credentials?.password;
@@ -159,7 +186,15 @@ export class RtspSourceNode extends MediaNode<RtspSourceConfig> {
     }, { adoptChunks: true });
     // The decoded-picture pipe's chunks are used by nothing else: pictures may be views into them
     // (one picture is most of a 64 KiB pipe read) instead of copies.
-    const frames = decode ? new DecodedFrameParser((f) => this.onFrame(f), { adoptChunks: true }) : undefined;
+    // Gray copy and images are split from one decode: joined by pts into one Frame (picture-join.ts).
+    type Part = { pts90k: number; gray?: Frame; image?: RawImageSample };
+    const joiner = pictureOutputs > 0 ? new PictureJoiner<Part>(pictureOutputs, (parts) => this.onPicture(parts, gray, images)) : undefined;
+    const pictureParsers: Array<{ push(b: Buffer): void; end(): void }> = [];
+    if (gray) pictureParsers.push(new DecodedFrameParser((f) => joiner!.push(0, { pts90k: f.pts90k, gray: f }), { adoptChunks: true }));
+    images.forEach((_, i) => {
+      const output = i + (gray ? 1 : 0);
+      pictureParsers.push(new ImageStreamParser((image) => joiner!.push(output, { pts90k: image.pts90k, image }), { adoptChunks: true }));
+    });
     const ended: Array<Promise<void>> = [];
     const feed = (target: { push(b: Buffer): void }, stream: NodeJS.ReadableStream) => {
       // The child can be reaped while our side still holds unread output (reading is paused while
@@ -181,7 +216,10 @@ export class RtspSourceNode extends MediaNode<RtspSourceConfig> {
       });
     };
     if (proc.stdout) feed(parser, proc.stdout);
-    if (frames && proc.extraOutput) feed(frames, proc.extraOutput);
+    pictureParsers.forEach((p, i) => {
+      const stream = proc.extraOutputs[i];
+      if (stream) feed(p, stream);
+    });
 
     const exit = await proc.exited;
     if (!rc.signal.aborted && !this.stopped) {
@@ -194,7 +232,7 @@ export class RtspSourceNode extends MediaNode<RtspSourceConfig> {
     if (!parseError) {
       try {
         parser.end();
-        frames?.end();
+        for (const p of pictureParsers) p.end();
       } catch (err) {
         parseError = err as Error;
       }
@@ -246,6 +284,10 @@ export class RtspSourceNode extends MediaNode<RtspSourceConfig> {
   private onSample(raw: Sample): void {
     if (this.runFirstRaw === null) {
       this.runFirstRaw = raw.pts90k;
+      // A new connection's timestamps are unrelated to the previous one's: comparing them would call
+      // every reconnect a clock jump and undo the wall-clock re-base below.
+      this.lastVideoRaw = -Infinity;
+      this.videoOffsets.clear();
       if (this.replay) {
         this.offset = 0;
       } else if (!this.ctx.clock.anchored) {
@@ -265,7 +307,9 @@ export class RtspSourceNode extends MediaNode<RtspSourceConfig> {
         if (delta > MAX_FORWARD_JUMP_TICKS || delta < -ptsSpread) {
           // The camera's clock jumped: keep media time continuous and tell everyone downstream.
           this.stats.timestampJumps++;
-          this.offset = this.lastVideoPts + 3000 - raw.pts90k;
+          // The first sample after the jump follows the last one by one frame (its last sane duration).
+          const frame90k = Math.round((this.saneDuration(raw) * 90_000) / raw.track.timescale);
+          this.offset = this.lastVideoPts + frame90k - raw.pts90k;
           discont = true;
           this.ctx.publish('Diagnostics', 'MediaFormatError', {
             code: 'TimestampDiscontinuity', jumpSeconds: Math.round(delta / 90) / 1000,
@@ -275,24 +319,57 @@ export class RtspSourceNode extends MediaNode<RtspSourceConfig> {
       this.lastVideoRaw = raw.pts90k;
     }
     const pts90k = raw.pts90k + this.offset;
-    if (raw.track.kind === 'video') this.lastVideoPts = pts90k;
+    if (raw.track.kind === 'video') {
+      this.lastVideoPts = pts90k;
+      this.videoOffsets.set(raw.pts90k, this.offset);
+      if (this.videoOffsets.size > 512) this.videoOffsets.delete(this.videoOffsets.keys().next().value!);
+    }
     if (pts90k > this.lastEmitted) this.lastEmitted = pts90k;
     if (discont && raw.track.kind === 'video') this.pendingDiscont = false;
     this.stats.samples++;
     this.stats.bytes += raw.data.length;
-    const sample: Sample = discont && raw.track.kind === 'video' ? { ...raw, pts90k, discont: true } : { ...raw, pts90k };
+    // ffmpeg gives each sample the gap to the next one as its duration, so the last sample before a
+    // forward clock jump lasts hours: a clip ending on it would claim that length. No frame of a live
+    // camera lasts longer than the jump threshold; such a duration is the jump's, not the frame's.
+    const durationTicks = raw.track.timescale > 0 ? (raw.duration * 90_000) / raw.track.timescale : 0;
+    const duration = durationTicks > MAX_FORWARD_JUMP_TICKS || raw.duration < 0 ? this.saneDuration(raw) : raw.duration;
+    if (duration === raw.duration && raw.duration > 0) this.lastDurations.set(raw.track.id, raw.duration);
+    const sample: Sample = discont && raw.track.kind === 'video'
+      ? { ...raw, duration, pts90k, discont: true } : { ...raw, duration, pts90k };
     this.ctx.emit({ kind: 'sample', sample });
   }
 
-  private onFrame(f: Frame): void {
+  /** The track's last plausible sample duration (one frame at 25 fps before any is known). */
+  private saneDuration(raw: Sample): number {
+    return this.lastDurations.get(raw.track.id) ?? Math.max(1, Math.round((3600 * raw.track.timescale) / 90_000));
+  }
+
+  /** One decoded picture, complete with its gray copy and every extension image. */
+  private onPicture(parts: Array<{ pts90k: number; gray?: Frame; image?: RawImageSample }>, gray: boolean, requests: readonly ImageRequest[]): void {
     this.stats.frames++;
-    this.ctx.emit({ kind: 'frame', frame: { ...f, pts90k: f.pts90k + this.offset } });
+    // A picture has the raw pts of the sample it was decoded from: it gets that sample's offset, so a
+    // timestamp jump re-bases pictures exactly where it re-based the samples (the two pipes are read
+    // independently, so the current offset may already, or not yet, include the jump).
+    const rawPts = parts[0]!.pts90k;
+    const pts90k = rawPts + (this.videoOffsets.get(rawPts) ?? this.offset);
+    const images = new Map<string, EncodedImage>();
+    const video = this.tracks.find((t) => t.kind === 'video');
+    requests.forEach((req, i) => {
+      const raw = parts[i + (gray ? 1 : 0)]!.image!;
+      images.set(req.key, toEncodedImage(req, raw, video?.width, video?.height));
+    });
+    const g = gray ? parts[0]!.gray! : undefined;
+    const first = images.values().next().value as EncodedImage | undefined;
+    const frame: Frame = g
+      ? { ...g, pts90k, ...(images.size > 0 ? { images } : {}) }
+      : { pts90k, width: first?.width ?? 0, height: first?.height ?? 0, format: 'none', data: EMPTY, images };
+    this.ctx.emit({ kind: 'frame', frame });
   }
 
   /** Replay: pause reading while the graph has a backlog (ffmpeg then blocks on its pipe). */
   private throttle(proc: FfmpegProcess): void {
     if (this.ctx.backlog() < REPLAY_BACKLOG_HIGH) return;
-    const streams = [proc.stdout, proc.extraOutput].filter((s): s is NonNullable<typeof s> => s !== null);
+    const streams = [proc.stdout, ...proc.extraOutputs].filter((s): s is NonNullable<typeof s> => s !== null);
     if (streams.every((s) => s.isPaused())) return;
     for (const s of streams) s.pause();
     const check = () => {
@@ -318,6 +395,7 @@ export class RtspSourceNode extends MediaNode<RtspSourceConfig> {
   override async stop(): Promise<void> {
     this.stopped = true;
     await this.supervisor?.stop();
+    await this.relay?.close();
     this.finish();
   }
 
@@ -325,11 +403,29 @@ export class RtspSourceNode extends MediaNode<RtspSourceConfig> {
     this.stopped = true;
     void this.proc?.kill();
     void this.supervisor?.stop();
+    void this.relay?.close();
   }
 
   get currentTracks(): readonly TrackInfo[] {
     return this.tracks;
   }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** Bytes per row of plane 0 for the raw pixel formats (ffmpeg writes rows unpadded). */
+const RAW_BYTES_PER_PIXEL: Readonly<Record<string, number>> = {
+  yuv420p: 1, rgb565be: 2, rgb565le: 2, rgb555be: 2, rgb555le: 2, rgb24: 3, bgr24: 3, argb: 4, rgba: 4, abgr: 4, bgra: 4,
+};
+
+function toEncodedImage(req: ImageRequest, raw: RawImageSample, srcW: number | undefined, srcH: number | undefined): EncodedImage {
+  const enc = imageEncoding(req);
+  const content = req.scale?.mode === 'Pad' && srcW && srcH
+    ? padContent(srcW, srcH, raw.width, raw.height, enc.pixelFormat)
+    : { l: 0, t: 0, w: 1, h: 1 };
+  const image: EncodedImage = { width: raw.width, height: raw.height, contentType: enc.contentType, content, data: raw.data };
+  if (req.format.encoding !== 'Raw') return image;
+  return { ...image, pixelFormat: enc.pixelFormat, stride: raw.width * (RAW_BYTES_PER_PIXEL[enc.pixelFormat] ?? 1) };
 }
 
 export const rtspSourceFactory: NodeFactory = {
