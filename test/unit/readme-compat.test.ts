@@ -27,8 +27,8 @@ const NODE_NAMES: Record<string, string> = {
   'gRPC extension': 'GrpcExtension', 'Cognitive Services vision': 'CognitiveServicesVisionExtension',
   'hub sink': 'IoTHubMessageSink', 'file sink': 'FileSink', 'asset sink': 'AssetSink',
 };
-/** Node types whose work is named by ⏳ rows (issue 6). */
-const PENDING_TYPES = new Set(['HttpExtension', 'FrameRateFilterProcessor']);
+/** Node types whose work is in progress and may be named by ⏳ rows (none at the moment). */
+const PENDING_TYPES = new Set<string>();
 
 interface Row {
   file: string;
@@ -73,7 +73,8 @@ function compile(json: any): void {
   const ctx = { allowUnsecuredEndpoints: true };
   const topology = validateTopologySet(json, ctx);
   const parameters = (json.properties.parameters ?? []).map((p: any) => ({
-    name: p.name, value: p.default ?? (/url/i.test(p.name) ? 'rtsp://camera.invalid/stream' : 'value1'),
+    name: p.name, value: p.default ?? (/infer|extension|grpc|ai/i.test(p.name) && /url|address/i.test(p.name) ? 'http://inference.invalid/score'
+      : /url/i.test(p.name) ? 'rtsp://camera.invalid/stream' : 'value1'),
   }));
   const instance = validateInstanceSet({ '@apiVersion': json['@apiVersion'] ?? '1.0', name: 'compat', properties: { topologyName: topology.name, parameters } });
   const graph = resolveInstance(topology, instance, ctx);
