@@ -33,6 +33,7 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY bin ./bin
 COPY schemas ./schemas
+COPY protos ./protos
 # Local API on loopback only (health check, `lva-edge invoke` inside the container); Prometheus
 # metrics on 9600 for the whole network, as LVA did (that listener serves only /metrics and /healthz).
 ENV NODE_ENV=production \

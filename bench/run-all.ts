@@ -31,6 +31,7 @@ export const BENCHES: ReadonlyArray<{ name: string; timeoutMin: number; quickTim
   { name: 'motion-accuracy', timeoutMin: 60, quickTimeoutMin: 10 },
   { name: 'motion-speed', timeoutMin: 30, quickTimeoutMin: 6 },
   { name: 'extension', timeoutMin: 30, quickTimeoutMin: 6 },
+  { name: 'grpc-extension', timeoutMin: 5, quickTimeoutMin: 2 },
   { name: 'load', timeoutMin: 60, quickTimeoutMin: 10 },
 ];
 

@@ -21,8 +21,8 @@ export interface ReplyProblem {
   name: DiagnosticName;
   errorCode: string;
   message: string;
-  /** For ProtocolError: which protocol broke (default 'http'). */
-  protocol?: 'http' | 'tls';
+  /** For ProtocolError: which protocol broke (default: the extension's own, http or grpc). */
+  protocol?: 'http' | 'tls' | 'grpc';
 }
 
 export type ExtensionOutcome =

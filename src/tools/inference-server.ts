@@ -78,7 +78,7 @@ export function decodeArgs(contentType: string, headers: http.IncomingHttpHeader
  * Posted image → ANALYSIS_SIZE² rgb24. BMP and raw pixels are simple enough to read here (fast: no
  * process per request); JPEG and PNG are decoded by an ffmpeg child.
  */
-async function decodeToRgb(body: Buffer, contentType: string, headers: http.IncomingHttpHeaders): Promise<Buffer> {
+export async function decodeToRgb(body: Buffer, contentType: string, headers: http.IncomingHttpHeaders): Promise<Buffer> {
   if (contentType === 'image/bmp') return sampleGrid(readBmp(body));
   if (contentType === 'image/x-raw') {
     const w = Number(headers['x-ms-image-width']);

@@ -311,9 +311,14 @@ describe('activation of a node type the runtime does not implement', () => {
   });
 
   test('Activate → 400 ModuleValidationError naming the node; the instance stays Inactive', async () => {
+    // The gRPC extension runs now; the Cognitive Services vision extension is still not implemented,
+    // so the sample's extension node becomes one (it validates: same endpoint and image properties).
     const topo = readSample(GRPC);
     const grpcNode = [...(topo.properties.processors ?? [])].find((n: any) => /GrpcExtension/.test(n['@type']));
     assert.ok(grpcNode, 'the sample has a gRPC extension processor');
+    grpcNode['@type'] = '#Microsoft.Media.MediaGraphCognitiveServicesVisionExtension';
+    delete grpcNode.dataTransfer;
+    delete grpcNode.samplingOptions;
     assertEnvelope(await d.call('GraphTopologySet', topo), 201);
     const port = await freePort();
     assertEnvelope(await d.call('GraphInstanceSet', instancePayload('grpc-1', topo.name, { rtspUrl: `rtsp://127.0.0.1:${port}/x` })), 201);

@@ -1,58 +1,32 @@
 import { NodeTypes, type ExtensionConfig } from '../../graph/model.js';
 import type { EncodedImage, Frame } from '../../media/sample.js';
 import { HttpExtensionClient, DEFAULT_TIMEOUT_MS } from '../../extension/client.js';
-import { mapBoxesToFrame } from '../../extension/boxes.js';
-import { Sampler } from '../../extension/sampling.js';
-import type { ExtensionOutcome, ReplyProblem } from '../../extension/reply.js';
-import { caps, imageRequestKey, kinds, MediaNode, type Inference, type Item, type NodeContext, type NodeFactory } from '../node.js';
+import type { ExtensionOutcome } from '../../extension/reply.js';
+import { caps, imageRequestKey, kinds, type NodeContext, type NodeFactory } from '../node.js';
+import { ExtensionNode } from './extension-node.js';
 
 /**
  * `#Microsoft.Media.MediaGraphHttpExtension` (lva-spec §2.3, §5.1): POSTs the image the source's
- * ffmpeg made for it (scale + format of `image`) for sampled frames, one request in flight.
- *
- * - Sampling on media time (extension/sampling.ts): skipSamplesWithoutAnnotation, then
- *   maximumSamplesPerSecond, then the 503 back-off (Retry-After).
- * - Live: a frame arriving while a request is in flight is dropped and counted (droppedBusy) —
- *   inference never queues up behind a slow extension. Deterministic replay: every sampled frame
- *   waits for its answer, so the results depend only on the file and the extension.
- * - Results: an `event` item (inferences with boxes mapped back to the frame, dated at the frame's
- *   pts) for hub sinks and signal gates, and the frame itself annotated with them for downstream
- *   extensions (ai-composition). 204 = nothing: no event, the frame goes on unannotated.
- * - Watermark: "analysed up to" — held just before a frame whose answer is pending, so a gate never
- *   releases media the extension may still trigger on.
- * - Errors (down, slow, garbage, 401/403, TLS) become diagnostics events (one per kind per 10 s of
- *   media time, every one counted), never a crash.
+ * ffmpeg made for it (scale + format of `image`) for sampled frames, one request in flight. What it
+ * shares with the gRPC extension (sampling, busy handling, watermarks, results, diagnostics) lives
+ * in extension-node.ts; here: the HTTP client, 204 = nothing, 503 = back off for Retry-After, and
+ * down/slow/garbage/401/403/TLS problems as diagnostics.
  */
-
-const PROBLEM_REPEAT_TICKS = 10 * 90_000;
 
 function timeoutMs(): number {
   const v = Number(process.env.LVA_HTTP_EXTENSION_TIMEOUT_MS);
   return Number.isInteger(v) && v > 0 ? v : DEFAULT_TIMEOUT_MS;
 }
 
-export class HttpExtensionNode extends MediaNode<ExtensionConfig> {
+export class HttpExtensionNode extends ExtensionNode {
   private readonly client: HttpExtensionClient;
-  private readonly sampler: Sampler;
-  private readonly imageKey: string;
-  private readonly waitForEachAnswer: boolean;
-  private inflight: Promise<void> | null = null;
-  private inflightPts: number | null = null;
-  /** Newest media time upstream has shown us (frames and watermarks). */
-  private upstreamSeen = -Infinity;
-  private lastWatermark = -Infinity;
-  private readonly problemLast = new Map<string, number>();
-  override readonly stats = {
-    frames: 0, requests: 0, results: 0, empty: 0, errors: 0, busy503: 0,
-    droppedBusy: 0, skippedRate: 0, skippedAnnotation: 0, skippedBackoff: 0, missingImage: 0,
-  };
+  protected readonly displayUrl: string;
+  protected readonly protocolName = 'http' as const;
 
   constructor(config: ExtensionConfig, ctx: NodeContext) {
     super(config, ctx);
     this.client = new HttpExtensionClient({ endpoint: config.endpoint, timeoutMs: timeoutMs() });
-    this.sampler = new Sampler(config.samplingOptions);
-    this.imageKey = imageRequestKey(config.image);
-    this.waitForEachAnswer = ctx.replayInput !== undefined && !ctx.replayInput.realtime;
+    this.displayUrl = this.client.displayUrl;
   }
 
   override async start(): Promise<void> {
@@ -61,110 +35,8 @@ export class HttpExtensionNode extends MediaNode<ExtensionConfig> {
     }
   }
 
-  handle(_pad: number, item: Item): Promise<void> | void {
-    switch (item.kind) {
-      case 'frame':
-        return this.onFrame(item.frame, item.inferences);
-      case 'watermark':
-        this.advance(item.pts90k);
-        return;
-      case 'eos':
-        // Let the answer in flight land before downstream sees the end.
-        return this.inflight ?? undefined;
-      default:
-        return;
-    }
-  }
-
-  private onFrame(frame: Frame, upstream: Inference[] | undefined): Promise<void> | void {
-    this.stats.frames++;
-    const pts = frame.pts90k;
-    const decision = this.sampler.decide(pts, (upstream?.length ?? 0) > 0);
-    if (decision !== 'send') {
-      if (decision === 'rate') this.stats.skippedRate++;
-      else if (decision === 'annotation') this.stats.skippedAnnotation++;
-      else this.stats.skippedBackoff++;
-      this.advance(pts);
-      return;
-    }
-    if (this.inflight) {
-      this.stats.droppedBusy++;
-      this.upstreamSeen = Math.max(this.upstreamSeen, pts);
-      return;
-    }
-    const image = frame.images?.get(this.imageKey);
-    if (!image) {
-      this.stats.missingImage++;
-      this.advance(pts);
-      return;
-    }
-    this.sampler.sent(pts);
-    this.stats.requests++;
-    this.inflightPts = pts;
-    this.upstreamSeen = Math.max(this.upstreamSeen, pts);
-    const p = this.client.post(image).then((outcome) => this.onOutcome(frame, image, outcome)).finally(() => {
-      this.inflight = null;
-      this.inflightPts = null;
-      this.advance(this.upstreamSeen);
-    });
-    this.inflight = p;
-    if (this.waitForEachAnswer) return p;
-  }
-
-  private onOutcome(frame: Frame, image: EncodedImage, outcome: ExtensionOutcome): void {
-    const pts = frame.pts90k;
-    switch (outcome.kind) {
-      case 'nothing':
-        this.stats.empty++;
-        this.ctx.emit({ kind: 'frame', frame });
-        return;
-      case 'busy':
-        this.stats.busy503++;
-        this.sampler.backOff(pts, outcome.retryAfterMs);
-        this.report(pts, { name: 'ProtocolError', errorCode: '503', message: `the extension is busy (503); retrying after ${outcome.retryAfterMs} ms of media time` });
-        return;
-      case 'failed':
-        this.stats.errors++;
-        this.report(pts, outcome.problem);
-        return;
-      case 'inferences': {
-        if (outcome.problem) this.report(pts, outcome.problem);
-        this.stats.results++;
-        const inferences = mapBoxesToFrame(outcome.inferences, image.content);
-        this.ctx.emit({ kind: 'event', event: { pts90k: pts, inferences, producer: { name: this.name, role: 'processors' } } });
-        this.ctx.emit({ kind: 'frame', frame, inferences });
-        return;
-      }
-    }
-  }
-
-  /** Publishes a diagnostics event for a problem, once per kind per 10 s of media time. */
-  private report(pts90k: number, problem: ReplyProblem): void {
-    const key = `${problem.name}/${problem.errorCode}`;
-    const last = this.problemLast.get(key);
-    if (last !== undefined && pts90k - last < PROBLEM_REPEAT_TICKS && pts90k >= last) return;
-    this.problemLast.set(key, pts90k);
-    this.ctx.log.warn({ errorCode: problem.errorCode, url: this.client.displayUrl }, problem.message);
-    this.ctx.publish('Diagnostics', problem.name, {
-      errorCode: problem.errorCode,
-      ...(problem.name === 'ProtocolError' ? { protocol: problem.protocol ?? 'http' } : {}),
-      url: this.client.displayUrl,
-      message: problem.message,
-    });
-  }
-
-  /** Moves the watermark to `pts90k`, or to just before the frame whose answer is pending. */
-  private advance(pts90k: number): void {
-    this.upstreamSeen = Math.max(this.upstreamSeen, pts90k);
-    const wm = this.inflightPts === null ? this.upstreamSeen : Math.min(this.upstreamSeen, this.inflightPts - 1);
-    if (wm > this.lastWatermark) {
-      this.lastWatermark = wm;
-      this.ctx.emit({ kind: 'watermark', pts90k: wm });
-    }
-  }
-
-  override async stop(): Promise<void> {
-    await this.inflight;
+  protected send(_frame: Frame, image: EncodedImage): Promise<ExtensionOutcome> {
+    return this.client.post(image);
   }
 
   override destroy(): void {
@@ -172,17 +44,24 @@ export class HttpExtensionNode extends MediaNode<ExtensionConfig> {
   }
 }
 
+/** Factory parts both extension kinds share: frames in, frames and events out, one image request. */
+export function extensionFactoryParts(kindName: string): Omit<NodeFactory, 'type' | 'create'> {
+  return {
+    outputCaps: () => caps('frames', 'events'),
+    checkInputs: (inputCaps) => (inputCaps.some((c) => c.has('frames'))
+      ? undefined
+      : `${kindName} needs video frames (from the RTSP source, a motion detector, a frame-rate filter or another extension).`),
+    accepts: () => kinds('frame', 'watermark', 'eos'),
+    image: (node) => {
+      const c = node.config as ExtensionConfig;
+      return { key: imageRequestKey(c.image), ...(c.image.scale ? { scale: c.image.scale } : {}), format: c.image.format };
+    },
+    maxFps: (node) => (node.config as ExtensionConfig).samplingOptions.maximumSamplesPerSecond,
+  };
+}
+
 export const httpExtensionFactory: NodeFactory = {
   type: NodeTypes.HttpExtension,
-  outputCaps: () => caps('frames', 'events'),
-  checkInputs: (inputCaps) => (inputCaps.some((c) => c.has('frames'))
-    ? undefined
-    : 'An HTTP extension needs video frames (from the RTSP source, a motion detector, a frame-rate filter or another extension).'),
-  accepts: () => kinds('frame', 'watermark', 'eos'),
-  image: (node) => {
-    const c = node.config as ExtensionConfig;
-    return { key: imageRequestKey(c.image), ...(c.image.scale ? { scale: c.image.scale } : {}), format: c.image.format };
-  },
-  maxFps: (node) => (node.config as ExtensionConfig).samplingOptions.maximumSamplesPerSecond,
+  ...extensionFactoryParts('An HTTP extension'),
   create: (node, ctx) => new HttpExtensionNode(node.config as ExtensionConfig, ctx),
 };
