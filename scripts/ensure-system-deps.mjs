@@ -4,6 +4,9 @@
 //   node scripts/ensure-system-deps.mjs           ffmpeg + ffprobe
 //   node scripts/ensure-system-deps.mjs --test    + /usr/bin/python3 with gi, Gst and GstRtspServer and the
 //                                                 GStreamer elements the RTSP test server uses, + mosquitto
+//   node scripts/ensure-system-deps.mjs --bench   + everything --test needs, the Motion daemon (Debian `motion`,
+//                                                 the peer the motion benches compare with) and
+//                                                 /usr/bin/python3 with OpenCV (python3-opencv: bench/frigate_motion.py)
 //   --check                                       report only, never install (exit 1 when something is missing)
 //
 // Fast no-op when everything is present. Otherwise, as root on Debian/Ubuntu (apt-get exists), it runs
@@ -14,7 +17,8 @@ import { delimiter, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
 const args = new Set(process.argv.slice(2));
-const forTests = args.has('--test');
+const forBench = args.has('--bench');
+const forTests = args.has('--test') || forBench;
 const checkOnly = args.has('--check');
 
 const GST_PACKAGES = [
@@ -86,6 +90,13 @@ function findMissing() {
     if (problem) missing.push({ what: `GStreamer RTSP server for tests (${problem})`, packages: GST_PACKAGES });
     // Debian installs the broker in /usr/sbin, which is not on every user's PATH.
     if (!onPath('mosquitto', ['/usr/sbin'])) missing.push({ what: 'mosquitto', packages: ['mosquitto'] });
+  }
+  if (forBench) {
+    if (!isExecutable('/usr/bin/motion')) missing.push({ what: 'Motion daemon (/usr/bin/motion)', packages: ['motion'] });
+    const cv = isExecutable('/usr/bin/python3')
+      ? spawnSync('/usr/bin/python3', ['-c', 'import cv2, numpy'], { encoding: 'utf8', timeout: 60_000 }).status
+      : 1;
+    if (cv !== 0) missing.push({ what: 'OpenCV for /usr/bin/python3', packages: ['python3-opencv', 'python3-numpy'] });
   }
   return missing;
 }

@@ -140,7 +140,7 @@ describe('MotionDetector', () => {
     });
   }
 
-  for (const fps of [5, 25]) {
+  for (const fps of [5, 15, 25, 30]) {
     test(`moving square is detected with a matching box at ${fps} fps`, () => {
       const W = 320, H = 180;
       const rs = run('Medium', { width: W, height: H, fps, seconds: 6, noise: 2, objects: [mover(W, H, 30, 30, 50, 50, 75, 0.6)] });
@@ -197,7 +197,7 @@ describe('MotionDetector', () => {
     ['brightness step +40', step, 2],
     ['IR-like switch (gamma, contrast, noise)', irSwitch, (t: number) => (t >= 3 ? 4 : 2)],
   ] as const) {
-    for (const fps of [5, 25]) {
+    for (const fps of [5, 15, 30]) {
       test(`${name} at ${fps} fps: no motion, and detection works again within 1 s`, () => {
         const W = 320, H = 180;
         const quiet = run('High', { width: W, height: H, fps, seconds: 6, noise, light });
@@ -303,5 +303,44 @@ describe('MotionDetector', () => {
     const [f] = scene({ width: 160, height: 90, fps: 10, seconds: 0.1, noise: 1 });
     assert.equal(det.process(f).suppressed, 'warming-up', 'new size did not restart');
     assert.throws(() => det.process({ ...f, pts90k: f.pts90k + 9000, data: new Uint8Array(10) }), RangeError);
+  });
+});
+
+/** A square that stands still at x0 until `from`, then moves right at `speed` px/s. */
+function starter(x0: number, y: number, side: number, speed: number, from: number, value: number): SceneObject {
+  return { value, at: (t) => ({ x: x0 + speed * Math.max(0, t - from), y, w: side, h: side }) };
+}
+
+describe('MotionDetector: fragments of one object', () => {
+  test('a slow untextured object (64 px at 10 px/s in 720p terms) is caught at Medium within 1.5 s, as one region', () => {
+    // At 320×180: 16×16 px moving 2.5 px/s. For its first second only its leading and trailing edges
+    // change (16 px apart, each a 1–2 cell strip below the minimum area): the merge rule joins them.
+    const W = 320, H = 180, side = 16, from = 2;
+    for (const fps of [5, 15, 25]) {
+      const rs = run('Medium', { width: W, height: H, fps, seconds: 4.5, noise: 2, objects: [starter(140, 90, side, 2.5, from, 200)] });
+      assert.equal(motionFrames(rs.filter((x) => x.t < from)).length, 0, `${fps} fps: motion before it moved`);
+      const first = rs.find((x) => x.t >= from && x.r.motion);
+      assert.ok(first && first.t - from <= 1.5, `${fps} fps: first motion at ${first ? (first.t - from).toFixed(2) : 'never'} s after the start`);
+      const caught = rs.filter((x) => x.t >= from + 1.5);
+      for (const x of caught) {
+        assert.equal(x.r.motion, true, `${fps} fps: no motion at t=${x.t}`);
+        assert.equal(x.r.regions.length, 1, `${fps} fps: edges reported as ${x.r.regions.length} regions at t=${x.t}`);
+        // One box spanning the trailing edge (old position) to the leading edge (new position).
+        assert.ok(x.r.regions[0].w * W >= side - 2, `${fps} fps: box ${(x.r.regions[0].w * W).toFixed(1)} px wide at t=${x.t}`);
+      }
+    }
+  });
+
+  test('small changes close together add up to an object; the same changes far apart do not', () => {
+    // Two 8×8 px squares (16 working cells each, below Medium's 26-cell minimum; 32 together).
+    const W = 320, H = 180;
+    const pair = (gap: number) => [mover(W, H, 8, 8, 40, 200, 60, 0), { value: 200, at: (t: number) => { const r = mover(W, H, 8, 8, 40, 200, 60, 0).at(t)!; return { ...r, y: r.y + 8 + gap }; } }];
+    const near = run('Medium', { width: W, height: H, fps: 15, seconds: 3, noise: 2, objects: pair(6) }).filter((x) => x.t >= 1);
+    assert.ok(motionFrames(near).length >= 0.9 * near.length, `near pair: ${motionFrames(near).length}/${near.length} motion frames`);
+    const far = run('Medium', { width: W, height: H, fps: 15, seconds: 3, noise: 2, objects: pair(60) }).filter((x) => x.t >= 1);
+    assert.equal(motionFrames(far).length, 0, 'far-apart specks summed into one object');
+    // Each square alone is visible at High (minimum 12 cells): the far pair is not simply invisible.
+    const high = run('High', { width: W, height: H, fps: 15, seconds: 3, noise: 2, objects: pair(60) }).filter((x) => x.t >= 1);
+    assert.ok(motionFrames(high).length >= 0.9 * high.length, 'High missed the far pair');
   });
 });
