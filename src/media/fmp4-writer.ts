@@ -34,6 +34,8 @@ import { TICKS_PER_SECOND, type Sample, type TrackInfo } from './sample.js';
 export interface Fmp4WriterOptions {
   /** A fragment ends at the next video keyframe or once it spans this much, whichever comes first. Default 1000. */
   fragmentDurationMs?: number;
+  /** Fail with EEXIST instead of truncating when `path.partial` exists (claiming a name atomically). */
+  exclusive?: boolean;
 }
 
 export interface Fmp4WriterResult {
@@ -147,7 +149,11 @@ export class Fmp4Writer {
       }
     }
     // O_NOFOLLOW: a symlink planted under the clip's name must not redirect the write outside the sink's directory.
-    const fh = await open(path + '.partial', fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_NOFOLLOW, 0o644);
+    const fh = await open(
+      path + '.partial',
+      fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW | (opts.exclusive ? fsConstants.O_EXCL : fsConstants.O_TRUNC),
+      0o644,
+    );
     try {
       await fh.chmod(0o644); // the umask must not make clips unreadable to the uploader/web server
     } catch (err) {

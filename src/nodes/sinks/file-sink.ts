@@ -24,6 +24,12 @@ import { caps, kinds, MediaNode, type Activation, type Item, type NodeContext, t
 /** Free disk space kept on the sink's filesystem (bytes). */
 const FREE_SPACE_FLOOR = Number(process.env.LVA_FILESINK_FREE_FLOOR_BYTES ?? 256 * 1024 * 1024);
 
+/**
+ * `.partial` files being written by any file sink of this process. Sinks of different instances may
+ * share a directory and name pattern: one starting up must not "recover" a clip another is writing.
+ */
+const writingNow = new Set<string>();
+
 interface OpenClip {
   writer: Fmp4Writer;
   path: string;
@@ -53,6 +59,7 @@ export class FileSinkNode extends MediaNode<FileSinkConfig> {
     // Finish clips a crash left behind, so they are neither lost nor counted twice.
     for (const f of await fs.readdir(this.baseDir)) {
       if (!f.endsWith('.mp4.partial') || !this.patternRegex.test(f.slice(0, -'.mp4.partial'.length))) continue;
+      if (writingNow.has(path.join(this.baseDir, f))) continue; // another instance's clip in progress
       const r = await recoverPartial(path.join(this.baseDir, f));
       if (r.ok) {
         this.ctx.log.warn({ file: r.path, seconds: r.durationSeconds }, 'recovered a clip left by a crash');
@@ -116,6 +123,7 @@ export class FileSinkNode extends MediaNode<FileSinkConfig> {
    */
   private async onWriteFailed(clip: OpenClip, err: NodeJS.ErrnoException): Promise<void> {
     this.clip = null;
+    writingNow.delete(clip.writer.partialPath);
     this.stats.failed++;
     const diskFull = err.code === 'ENOSPC' || err.code === 'EDQUOT';
     this.ctx.publish('Diagnostics', 'StorageError', {
@@ -146,14 +154,15 @@ export class FileSinkNode extends MediaNode<FileSinkConfig> {
     const name = expandSystemVariables(this.config.fileNamePattern, {
       now: when, topologyName: this.ctx.topologyName, instanceName: this.ctx.instanceName,
     });
-    const file = await this.uniquePath(name);
     const tracks = this.tracks.length > 0 ? [...this.tracks] : [first.track];
+    let file = '';
     try {
-      const writer = await Fmp4Writer.open(file, tracks);
-      this.clip = { writer, path: file, activation: a, firstPts90k: first.pts90k, bytes: 0 };
+      const claimed = await this.claimPath(name, tracks);
+      file = claimed.path;
+      this.clip = { writer: claimed.writer, path: file, activation: a, firstPts90k: first.pts90k, bytes: 0 };
     } catch (err) {
       this.stats.failed++;
-      this.ctx.publish('Diagnostics', 'StorageError', { code: 'OpenFailed', outputLocation: file, message: (err as Error).message });
+      this.ctx.publish('Diagnostics', 'StorageError', { code: 'OpenFailed', outputLocation: file || path.join(this.baseDir, `${name}.mp4`), message: (err as Error).message });
       return false;
     }
     const clock = this.ctx.clock;
@@ -171,6 +180,7 @@ export class FileSinkNode extends MediaNode<FileSinkConfig> {
     const clip = this.clip;
     if (!clip) return;
     this.clip = null;
+    writingNow.delete(clip.writer.partialPath);
     let r: Fmp4WriterResult;
     try {
       r = await clip.writer.close();
@@ -272,20 +282,41 @@ export class FileSinkNode extends MediaNode<FileSinkConfig> {
     return out.sort((a, b) => a.mtimeMs - b.mtimeMs || (a.path < b.path ? -1 : 1));
   }
 
-  private async uniquePath(name: string): Promise<string> {
+  /**
+   * Opens a writer on the first free `<name>[-n].mp4`. Several sinks (instances of one topology, or
+   * topologies sharing a directory and pattern) can open a clip in the same second, so the name is
+   * claimed atomically: the `.partial` is created exclusively, and a finished clip of that name that
+   * appeared meanwhile sends us to the next name, so no sink ever overwrites another's clip.
+   */
+  private async claimPath(name: string, tracks: TrackInfo[]): Promise<{ path: string; writer: Fmp4Writer }> {
     // Validation forbids separators in the pattern; values substituted into it could still hold
     // them, so the name is reduced to a single path segment here as well.
     const safe = name.replace(/[/\\]/g, '_').replace(/^\.+/, '_') || 'clip';
+    const exists = (p: string) => fs.lstat(p).then(() => true, () => false);
     for (let n = 0; ; n++) {
       const p = path.join(this.baseDir, `${safe}${n === 0 ? '' : `-${n}`}.mp4`);
-      const exists = await fs.lstat(p).then(() => true, () => false) || await fs.lstat(`${p}.partial`).then(() => true, () => false);
-      if (!exists) return p;
+      if (await exists(p)) continue;
+      let writer: Fmp4Writer;
+      try {
+        writer = await Fmp4Writer.open(p, tracks, { exclusive: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue; // another sink is writing it
+        throw err;
+      }
+      // Another sink's clip of this name may have been finished (renamed) between our check and our claim.
+      if (!(await exists(p))) {
+        writingNow.add(writer.partialPath);
+        return { path: p, writer };
+      }
+      await writer.abort();
+      await fs.rm(writer.partialPath, { force: true });
     }
   }
 
   override destroy(): void {
     const clip = this.clip;
     this.clip = null;
+    if (clip) writingNow.delete(clip.writer.partialPath);
     // Abort keeps the .partial, which is playable up to its last fragment and recovered at start.
     void clip?.writer.abort().catch(() => {});
   }
