@@ -152,8 +152,8 @@ export function assertMethodReply(r: { status: unknown; payload?: unknown }, wha
   assert.ok(Number.isInteger(status) && status >= 200 && status < 600, `${what}: status ${status}`);
   if (status >= 400) assertODataError(r.payload, what);
   else if (status === 204) assert.ok(r.payload === null || r.payload === undefined, `${what}: 204 has no payload`);
-  // Deletes answer 200 with a null payload (LVA); everything else with an object.
-  else assert.ok(typeof r.payload === 'object' && (r.payload !== null || /Delete$/.test(what)), `${what}: success payload`);
+  // Delete, Activate and Deactivate answer 200 with a null payload (LVA); everything else with an object.
+  else assert.ok(typeof r.payload === 'object' && (r.payload !== null || /(Delete|Activate|Deactivate)$/.test(what)), `${what}: success payload`);
   // The reply must survive serialisation (it goes back to IoT Hub / over HTTP as JSON).
   JSON.stringify(r);
 }
