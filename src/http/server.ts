@@ -28,6 +28,22 @@ export interface HttpApiOptions {
 }
 
 export const DEFAULT_MAX_BODY = 1024 * 1024;
+/** How much of an oversized body is read (and discarded) so the client can see the 413. */
+const DRAIN_LIMIT_BYTES = 64 * 1024 * 1024;
+
+/** Reads and discards the rest of a request body; false when more than `limit` bytes arrive. */
+async function drain(req: http.IncomingMessage, limit: number): Promise<boolean> {
+  let seen = 0;
+  try {
+    for await (const c of req) {
+      seen += (c as Buffer).length;
+      if (seen > limit) return false;
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
@@ -153,20 +169,21 @@ export class HttpApi {
   private async readJson(req: http.IncomingMessage, res: http.ServerResponse): Promise<unknown> {
     const max = this.opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
     const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > max) {
+    const tooLarge = async (alreadyRead: number): Promise<typeof NO_BODY> => {
+      // Read the rest before answering (up to a drain limit): a client still writing its body when
+      // the socket closes sees EPIPE/ECONNRESET instead of our 413. A body declared past the limit is
+      // not waited for (nor is one that grows past it): answer and close.
+      const drained = declared <= DRAIN_LIMIT_BYTES && await drain(req, DRAIN_LIMIT_BYTES - alreadyRead);
       sendError(res, new LvaError(413, 'BadRequest', `The request body exceeds ${max} bytes.`));
-      req.resume();
+      if (!drained) res.once('finish', () => req.destroy());
       return NO_BODY;
-    }
+    };
+    if (declared > max) return tooLarge(0);
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const c of req) {
       size += (c as Buffer).length;
-      if (size > max) {
-        sendError(res, new LvaError(413, 'BadRequest', `The request body exceeds ${max} bytes.`));
-        req.destroy();
-        return NO_BODY;
-      }
+      if (size > max) return tooLarge(size);
       chunks.push(c as Buffer);
     }
     const text = Buffer.concat(chunks).toString('utf8').replace(/^\uFEFF/, '');

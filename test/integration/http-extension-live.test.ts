@@ -151,10 +151,12 @@ describe('httpExtension sample against a live camera', () => {
       .map((e) => Date.parse(e.applicationProperties.eventTime));
     const requested = Date.parse(String(avail.body.requestedStartTime));
     const end = Date.parse(String(avail.body.endTime));
-    // The clip starts at a reported detection (the first of its period) and ends Tmin after the last
-    // detection before its end: the recorded period is the period the server reported objects in.
+    // The clip starts at a reported detection and ends Tmin after the last detection before its end:
+    // the recorded period is the period the server reported objects in. (That it starts at the FIRST
+    // detection of its period is asserted exactly in replay, http-extension-replay.test.ts: live, an
+    // answer later than the gate's hold bound — window + 2 s, reached on a loaded CI machine — may
+    // legitimately open the clip at the next detection instead.)
     assert.ok(detections.includes(requested), `clip start ${requested} is a detection time`);
-    assert.ok(!detections.some((t) => t < requested && requested - t < 1000), 'the clip starts at the first detection of its period');
     const lastInClip = Math.max(...detections.filter((t) => t >= requested && t < end));
     assert.ok(Math.abs(end - (lastInClip + 1000)) <= 80, `end ${end - requested} ms vs last detection + 1 s ${lastInClip + 1000 - requested} ms`);
     assert.ok(existsSync(String(avail.body.outputLocation)));
