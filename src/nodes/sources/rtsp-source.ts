@@ -52,8 +52,15 @@ export class RtspSourceNode extends MediaNode<RtspSourceConfig> {
   private readonly lastDurations = new Map<number, number>();
   private lastEmitted = -Infinity;
   private pendingDiscont = false;
+  /**
+   * Live only: the newest video sample (and any audio after it) is held until the next video sample
+   * arrives. When a camera dies mid-frame, ffmpeg flushes the incomplete last frame at EOF; holding
+   * one frame lets us drop it instead of ending the cut clip on an undecodable picture (one frame,
+   * 40 ms at 25 fps, of delay on the live path).
+   */
+  private held: Sample[] = [];
   private tracks: TrackInfo[] = [];
-  override readonly stats = { connections: 0, samples: 0, frames: 0, bytes: 0, reconnects: 0, timestampJumps: 0 };
+  override readonly stats = { connections: 0, samples: 0, frames: 0, bytes: 0, reconnects: 0, timestampJumps: 0, tailSamplesDropped: 0 };
   private readonly replay: boolean;
   private failure?: string;
 
@@ -237,7 +244,10 @@ export class RtspSourceNode extends MediaNode<RtspSourceConfig> {
         parseError = err as Error;
       }
     }
-    if (this.stopped || rc.signal.aborted) return 'ended';
+    if (this.stopped || rc.signal.aborted) {
+      this.flushHeld();
+      return 'ended';
+    }
     if (parseError) {
       this.ctx.publish('Diagnostics', 'MediaFormatError', { code: 'InvalidContainer', message: parseError.message });
       this.failure = parseError.message;
@@ -249,6 +259,9 @@ export class RtspSourceNode extends MediaNode<RtspSourceConfig> {
       this.ctx.publish('Diagnostics', 'MediaFormatError', { code: 'InputUnreadable', message: this.failure });
       return 'ended';
     }
+    // The camera went away: what it sent last may be a frame cut in the middle.
+    this.stats.tailSamplesDropped += this.held.length;
+    this.held = [];
     this.reportDisconnect(exit);
     if (this.lastEmitted > -Infinity) this.ctx.emit({ kind: 'discont', pts90k: this.lastEmitted });
     return exit.code === 0 && sessionAnnounced ? 'ended' : 'failed';
@@ -336,7 +349,18 @@ export class RtspSourceNode extends MediaNode<RtspSourceConfig> {
     if (duration === raw.duration && raw.duration > 0) this.lastDurations.set(raw.track.id, raw.duration);
     const sample: Sample = discont && raw.track.kind === 'video'
       ? { ...raw, duration, pts90k, discont: true } : { ...raw, duration, pts90k };
-    this.ctx.emit({ kind: 'sample', sample });
+    if (this.replay) {
+      this.ctx.emit({ kind: 'sample', sample });
+      return;
+    }
+    if (sample.track.kind === 'video') this.flushHeld();
+    this.held.push(sample);
+  }
+
+  private flushHeld(): void {
+    const held = this.held;
+    this.held = [];
+    for (const sample of held) this.ctx.emit({ kind: 'sample', sample });
   }
 
   /** The track's last plausible sample duration (one frame at 25 fps before any is known). */
