@@ -354,6 +354,11 @@ export class RtspSourceNode extends MediaNode<RtspSourceConfig> {
       return;
     }
     if (sample.track.kind === 'video') this.flushHeld();
+    else if (this.held.length === 0) {
+      // Only a held video frame holds what follows it (keeps the order); audio alone is never held.
+      this.ctx.emit({ kind: 'sample', sample });
+      return;
+    }
     this.held.push(sample);
   }
 
